@@ -1,0 +1,3 @@
+export * from "./byte-reader.js";
+export * from "./reader.js";
+export * from "./writer.js";

@@ -1,0 +1,230 @@
+/**
+ * Certificates and private keys: PEM/DER/PKCS#12 in, Node KeyObjects and a small Certificate
+ * wrapper out. Validity is checked against an injected clock so tests need no real time.
+ */
+import { Buffer } from "node:buffer";
+import * as crypto from "node:crypto";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+import forge from "node-forge";
+import { As2Error, ErrorCodes } from "../errors.js";
+import { toArrayBuffer } from "../bytes.js";
+import { OID } from "../cms/oids.js";
+
+pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: crypto.webcrypto as unknown as pkijs.ICryptoEngine["crypto"] }));
+
+export class Certificate {
+  readonly der: Buffer;
+  readonly x509: crypto.X509Certificate;
+  readonly pkijs: pkijs.Certificate;
+
+  constructor(der: Uint8Array) {
+    this.der = Buffer.from(der);
+    try {
+      this.x509 = new crypto.X509Certificate(this.der);
+      this.pkijs = pkijs.Certificate.fromBER(toArrayBuffer(this.der));
+    } catch (e) {
+      throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `not a valid X.509 certificate: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  get subject(): string {
+    return this.x509.subject.replace(/\n/g, ", ");
+  }
+  get issuer(): string {
+    return this.x509.issuer.replace(/\n/g, ", ");
+  }
+  get serialHex(): string {
+    return this.x509.serialNumber.toUpperCase();
+  }
+  get notBefore(): Date {
+    return new Date(this.x509.validFrom);
+  }
+  get notAfter(): Date {
+    return new Date(this.x509.validTo);
+  }
+  get publicKey(): crypto.KeyObject {
+    return this.x509.publicKey;
+  }
+  /** DER of the issuer Name, for issuerAndSerialNumber (RFC 5652 §10.2.4). */
+  get issuerDer(): Buffer {
+    return Buffer.from(this.pkijs.issuer.toSchema().toBER(false));
+  }
+  /** Serial number content octets as encoded in the certificate. */
+  get serialBytes(): Buffer {
+    return Buffer.from(this.pkijs.serialNumber.valueBlock.valueHexView);
+  }
+  /** subjectKeyIdentifier extension value, if present (RFC 5280 §4.2.1.2). */
+  get subjectKeyIdentifier(): Buffer | undefined {
+    const ext = this.pkijs.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
+    if (!ext) return undefined;
+    const inner = asn1js.fromBER(ext.extnValue.getValue());
+    return inner.result instanceof asn1js.OctetString ? Buffer.from(inner.result.getValue()) : undefined;
+  }
+  /** A short human name for messages: "CN=..., serial 0x...". */
+  describe(): string {
+    return `${this.subject} (serial 0x${this.serialHex})`;
+  }
+  toPem(): string {
+    return this.x509.toString();
+  }
+
+  /** Validity against `now` (RFC 5280 §4.1.2.5); never reads the system clock itself. */
+  checkValidity(now: Date): CertificateValidity {
+    const expired = now.getTime() > this.notAfter.getTime();
+    const notYetValid = now.getTime() < this.notBefore.getTime();
+    return { valid: !expired && !notYetValid, expired, notYetValid, notBefore: this.notBefore, notAfter: this.notAfter };
+  }
+
+  matchesIssuerSerial(issuerDer: Uint8Array, serial: Uint8Array): boolean {
+    return this.issuerDer.equals(Buffer.from(issuerDer)) && stripLeadingZeros(this.serialBytes).equals(stripLeadingZeros(Buffer.from(serial)));
+  }
+}
+
+function stripLeadingZeros(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return b.subarray(i);
+}
+
+export interface CertificateValidity {
+  valid: boolean;
+  expired: boolean;
+  notYetValid: boolean;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface KeyPair {
+  key: crypto.KeyObject;
+  certificate: Certificate;
+  /** Further certificates (chain) that came with the key, e.g. from a PKCS#12 file. */
+  chain?: Certificate[];
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
+
+function pemBlocks(text: string): Array<{ label: string; der: Buffer; text: string }> {
+  const out: Array<{ label: string; der: Buffer; text: string }> = [];
+  for (const m of text.matchAll(PEM_BLOCK)) {
+    const body = m[2]!.split(/\r?\n/).filter((l) => !/^[A-Za-z-]+:/.test(l)).join("");
+    out.push({ label: m[1]!, der: Buffer.from(body, "base64"), text: m[0] });
+  }
+  return out;
+}
+
+function looksLikePem(data: Uint8Array): boolean {
+  return Buffer.from(data.subarray(0, Math.min(data.byteLength, 4096))).toString("latin1").includes("-----BEGIN ");
+}
+
+/** Certificates from PEM (one or many), DER, or a certs-only PKCS#7 (PEM or DER). */
+export function loadCertificates(data: Uint8Array): Certificate[] {
+  if (looksLikePem(data)) {
+    const blocks = pemBlocks(Buffer.from(data).toString("latin1"));
+    const certs: Certificate[] = [];
+    for (const b of blocks) {
+      if (b.label === "CERTIFICATE" || b.label === "X509 CERTIFICATE" || b.label === "TRUSTED CERTIFICATE") certs.push(new Certificate(b.der));
+      else if (b.label === "PKCS7" || b.label === "CMS") certs.push(...certsFromPkcs7(b.der));
+    }
+    if (certs.length === 0) throw new As2Error(ErrorCodes.BAD_CERTIFICATE, "no CERTIFICATE or PKCS7 block in the PEM data");
+    return certs;
+  }
+  try {
+    return [new Certificate(data)];
+  } catch (e) {
+    try {
+      return certsFromPkcs7(Buffer.from(data));
+    } catch {
+      throw e;
+    }
+  }
+}
+
+/** Certificates of a (certs-only or any) PKCS#7 SignedData, RFC 5751 §3.6 (.p7c). */
+export function certsFromPkcs7(derBytes: Buffer): Certificate[] {
+  try {
+    const ci = pkijs.ContentInfo.fromBER(toArrayBuffer(derBytes));
+    if (ci.contentType !== OID.signedData) throw new Error(`content type ${ci.contentType} is not signedData`);
+    const sd = new pkijs.SignedData({ schema: ci.content });
+    const certs = (sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate);
+    if (certs.length === 0) throw new Error("it holds no certificates");
+    return certs.map((c) => new Certificate(new Uint8Array(c.toSchema().toBER(false))));
+  } catch (e) {
+    throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `not a certificate or certs-only PKCS#7: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function isPasswordError(e: unknown): boolean {
+  const msg = (e as Error)?.message ?? "";
+  return /bad decrypt|passphrase|password|interrupted or cancelled/i.test(msg);
+}
+
+/** A private key from PEM (PKCS#1, PKCS#8, encrypted PKCS#8, legacy DEK-Info) or DER. */
+export function loadPrivateKey(data: Uint8Array, password?: string): crypto.KeyObject {
+  const attempts: crypto.PrivateKeyInput[] = looksLikePem(data)
+    ? [{ key: Buffer.from(data).toString("latin1"), format: "pem", passphrase: password ?? "" }]
+    : [
+        { key: Buffer.from(data), format: "der", type: "pkcs8", passphrase: password ?? "" },
+        { key: Buffer.from(data), format: "der", type: "pkcs1" },
+      ];
+  let last: unknown;
+  for (const a of attempts) {
+    try {
+      return crypto.createPrivateKey(a);
+    } catch (e) {
+      last = e;
+      if (isPasswordError(e)) {
+        throw new As2Error(ErrorCodes.BAD_PASSWORD, password ? "wrong password for the private key" : "the private key is encrypted and no password was given", { cause: e });
+      }
+    }
+  }
+  throw new As2Error(ErrorCodes.BAD_KEY, `not a readable private key: ${(last as Error)?.message}`, { cause: last });
+}
+
+export interface Pkcs12Options {
+  password?: string;
+  /** friendlyName of the key to take when the file holds several. */
+  alias?: string;
+}
+
+/** Key and certificate from a PKCS#12 file: OpenSSL 3 (PBES2/AES), legacy RC2-40/3DES, empty password. */
+export function loadPkcs12(data: Uint8Array, options: Pkcs12Options = {}): KeyPair {
+  let p12: forge.pkcs12.Pkcs12Pfx;
+  try {
+    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(data).toString("binary")));
+    p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, options.password ?? "");
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    if (/mac could not be verified|invalid password/i.test(msg)) throw new As2Error(ErrorCodes.BAD_PASSWORD, "wrong password for the PKCS#12 file", { cause: e });
+    throw new As2Error(ErrorCodes.BAD_KEY, `not a readable PKCS#12 file: ${msg}`, { cause: e });
+  }
+  const keyBags = [
+    ...(p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!] ?? []),
+    ...(p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!] ?? []),
+  ];
+  const certBags = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? [];
+  const aliases = keyBags.map((b) => b.attributes?.friendlyName?.[0]).filter((a): a is string => !!a);
+  let keyBag: forge.pkcs12.Bag | undefined = keyBags[0];
+  if (options.alias !== undefined) {
+    keyBag = keyBags.find((b) => b.attributes?.friendlyName?.[0] === options.alias);
+    if (!keyBag) throw new As2Error(ErrorCodes.BAD_KEY, `no key with alias "${options.alias}" in the PKCS#12 file (aliases: ${aliases.join(", ") || "none"})`);
+  } else if (keyBags.length > 1) {
+    throw new As2Error(ErrorCodes.BAD_KEY, `the PKCS#12 file holds ${keyBags.length} keys: choose one with alias (${aliases.join(", ")})`);
+  }
+  if (!keyBag?.key) throw new As2Error(ErrorCodes.BAD_KEY, "the PKCS#12 file holds no private key");
+  const key = crypto.createPrivateKey(forge.pki.privateKeyToPem(keyBag.key));
+  const certs = certBags
+    .filter((b) => b.cert)
+    .map((b) => ({ cert: new Certificate(Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(b.cert!)).getBytes(), "binary")), localKeyId: b.attributes?.localKeyId?.[0] }));
+  const keyId = keyBag.attributes?.localKeyId?.[0];
+  const mine = certs.find((c) => keyId !== undefined && c.localKeyId === keyId)?.cert ?? certs.find((c) => keyMatchesCertificate(key, c.cert))?.cert;
+  if (!mine) throw new As2Error(ErrorCodes.BAD_CERTIFICATE, "the PKCS#12 file holds no certificate for its key");
+  return { key, certificate: mine, chain: certs.map((c) => c.cert).filter((c) => c !== mine) };
+}
+
+/** True when the private key belongs to the certificate's public key. */
+export function keyMatchesCertificate(key: crypto.KeyObject, cert: Certificate): boolean {
+  const a = crypto.createPublicKey(key).export({ type: "spki", format: "der" });
+  const b = cert.publicKey.export({ type: "spki", format: "der" });
+  return Buffer.from(a).equals(Buffer.from(b));
+}
