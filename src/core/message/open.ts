@@ -1,0 +1,301 @@
+/**
+ * Opens an AS2 message (RFC 4130 §7.1 steps; as2-reference.md P1): decrypt -> decompress ->
+ * verify -> decompress, streaming. The payload is handed to `onPayload` as a stream while the
+ * layers around it are still being read: signature and GCM tag are checked only after the last
+ * byte, so the caller must hold the payload (temp file) until openMessage resolves.
+ */
+import { Buffer } from "node:buffer";
+import * as crypto from "node:crypto";
+import { As2Error, ErrorCodes } from "../errors.js";
+import { collect } from "../bytes.js";
+import { drain, tap, limitSize } from "../streams.js";
+import { ByteReader } from "../ber/byte-reader.js";
+import { BerReader } from "../ber/reader.js";
+import { Headers, parseContentType, parseParameterized } from "../mime/headers.js";
+import { readEntityHead, parseEntityBytes, type EntityHead } from "../mime/entity.js";
+import { MultipartStream, checkBoundary } from "../mime/multipart.js";
+import { decodeTransfer, decodeTransferStream, parseTransferEncoding } from "../mime/encoding.js";
+import { DIGESTS, type DigestAlgorithm, normalizeMicAlgorithm } from "../cms/digests.js";
+import { OID } from "../cms/oids.js";
+import { readContentInfoStart } from "../cms/content-info.js";
+import { openEnveloped, type DecryptionKey, type KeyEncryption } from "../cms/enveloped.js";
+import { openCompressed } from "../cms/compressed.js";
+import { parseSignedData, verifyDetachedSignature, type SignatureVerification } from "../cms/signed.js";
+import type { ContentCipher } from "../cms/ciphers.js";
+import type { Certificate } from "../certs/certificate.js";
+import type { CompressionOrder, MessageMic } from "./build.js";
+
+export interface OpenLimits {
+  /** Largest inflated payload; protects against decompression bombs (K17). */
+  maxInflatedBytes: number;
+  /** Largest signature part; a real one is a few KB. */
+  maxSignatureBytes: number;
+}
+
+export const DEFAULT_OPEN_LIMITS: OpenLimits = {
+  maxInflatedBytes: 10 * 1024 * 1024 * 1024,
+  maxSignatureBytes: 1024 * 1024,
+};
+
+/**
+ * The LF->CRLF fallback digest (C4) is kept only for signed parts up to this size: a sender that
+ * canonicalised binary content broke C2 anyway, and canonicalising gigabytes would halve throughput.
+ */
+export const CANONICAL_FALLBACK_LIMIT = 32 * 1024 * 1024;
+
+export interface PayloadInfo {
+  headers: Headers;
+  contentType: string;
+  /** From Content-Disposition, as sent (the receiver must sanitise it, S8). */
+  filename?: string;
+}
+
+export interface OpenMessageOptions {
+  /** The HTTP request headers (the outer MIME headers, T2). */
+  headers: Headers | Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Uint8Array>;
+  /** Our current key first, then previous keys still accepted (contract §4). */
+  decryptionKeys: readonly DecryptionKey[];
+  /** The partner's signature certificates (several during a rollover). */
+  signerCertificates: readonly Certificate[];
+  /** MIC algorithm for unsigned messages: the first supported signed-receipt-micalg (M3). */
+  micAlgorithm?: DigestAlgorithm;
+  /** See BuildMessageOptions.micIncludesHeaders. */
+  micIncludesHeaders?: boolean;
+  requireSigned?: boolean;
+  requireEncrypted?: boolean;
+  limits?: Partial<OpenLimits>;
+  /** Receives the payload; must consume (or abandon) the stream. */
+  onPayload: (info: PayloadInfo, body: AsyncIterable<Uint8Array>) => Promise<void>;
+}
+
+export interface OpenedMessage {
+  encrypted: boolean;
+  signed: boolean;
+  compressed: CompressionOrder | false;
+  encryption?: { contentType: string; cipher: ContentCipher; weakCipher: boolean; keyEncryption: KeyEncryption; oaepHash?: DigestAlgorithm; recipient: Certificate };
+  signature?: SignatureVerification;
+  mic: MessageMic;
+  payload: PayloadInfo & { size: number };
+  warnings: string[];
+}
+
+/** The digests of one signed part, raw and canonical (C4). */
+class PartDigests {
+  private readonly raw = new Map<DigestAlgorithm, crypto.Hash>();
+  private canonical: Map<DigestAlgorithm, crypto.Hash> | undefined;
+  private dropped = false;
+  private size = 0;
+  private lastByte = -1;
+
+  constructor(algs: DigestAlgorithm[]) {
+    for (const a of algs) this.raw.set(a, crypto.createHash(DIGESTS[a].node));
+  }
+
+  update(c: Uint8Array): void {
+    const buf = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    this.size += buf.length;
+    if (this.size > CANONICAL_FALLBACK_LIMIT) {
+      this.dropped = true;
+      this.canonical = undefined;
+    }
+    if (!this.dropped && !this.canonical && this.hasBareLf(buf)) {
+      // Up to the first bare LF the canonical form equals the raw bytes: fork the hash state there.
+      this.canonical = new Map([...this.raw].map(([a, h]) => [a, h.copy()]));
+    }
+    if (this.canonical) {
+      const canon = this.canonicalize(buf);
+      for (const h of this.canonical.values()) h.update(canon);
+    }
+    for (const h of this.raw.values()) h.update(buf);
+    if (buf.length) this.lastByte = buf[buf.length - 1]!;
+  }
+
+  private hasBareLf(buf: Buffer): boolean {
+    for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
+      if ((i > 0 ? buf[i - 1] : this.lastByte) !== 0x0d) return true;
+    }
+    return false;
+  }
+
+  /** LF -> CRLF where no CR precedes (RFC 5751 §3.1.1 canonical form). */
+  private canonicalize(buf: Buffer): Buffer {
+    const parts: Buffer[] = [];
+    let start = 0;
+    for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
+      if ((i > 0 ? buf[i - 1] : this.lastByte) !== 0x0d) {
+        parts.push(buf.subarray(start, i), CR);
+        start = i;
+      }
+    }
+    if (start === 0) return buf;
+    parts.push(buf.subarray(start));
+    return Buffer.concat(parts);
+  }
+
+  result(): Map<DigestAlgorithm, Map<string, Buffer>> {
+    const out = new Map<DigestAlgorithm, Map<string, Buffer>>();
+    for (const [a, h] of this.raw) {
+      const variants = new Map<string, Buffer>([["raw", h.copy().digest()]]);
+      const c = this.canonical?.get(a);
+      if (c) variants.set("canonical-crlf", c.copy().digest());
+      out.set(a, variants);
+    }
+    return out;
+  }
+}
+
+const CR = Buffer.from([0x0d]);
+
+interface State {
+  encrypted: boolean;
+  signedLayer: boolean;
+  compressedAt?: "outer" | "inner";
+  result: Partial<OpenedMessage> & { warnings: string[] };
+  micHash?: { alg: DigestAlgorithm; hash: crypto.Hash };
+  payloadDelivered: boolean;
+}
+
+function isPkcs7Mime(mediaType: string): boolean {
+  return mediaType === "application/pkcs7-mime" || mediaType === "application/x-pkcs7-mime";
+}
+
+function isPkcs7Signature(mediaType: string): boolean {
+  return mediaType === "application/pkcs7-signature" || mediaType === "application/x-pkcs7-signature";
+}
+
+export async function openMessage(options: OpenMessageOptions): Promise<OpenedMessage> {
+  const limits: OpenLimits = { ...DEFAULT_OPEN_LIMITS, ...options.limits };
+  const httpHeaders = options.headers instanceof Headers ? options.headers : Headers.from(options.headers);
+  const unsignedMicAlg = options.micAlgorithm ?? "sha256";
+  const state: State = { encrypted: false, signedLayer: false, result: { warnings: [] }, payloadDelivered: false };
+
+  const outerType = parseContentType(httpHeaders.get("content-type"));
+  if (options.requireEncrypted && !isPkcs7Mime(outerType.mediaType)) {
+    throw new As2Error(ErrorCodes.INSUFFICIENT_SECURITY, "the partner's messages must be encrypted, and this one is not");
+  }
+
+  // The outermost entity: headers from HTTP, body from the HTTP body (T2). No header bytes are hashed at this level (M, b3).
+  await handleEntity({ headers: httpHeaders, rawHeader: Buffer.alloc(0), hadHeaders: true }, options.body, state, options, limits, unsignedMicAlg, true);
+
+  if (!state.payloadDelivered) throw new As2Error(ErrorCodes.MALFORMED_MIME, "the message holds no payload");
+  const r = state.result;
+  if (!r.mic) throw new As2Error(ErrorCodes.MALFORMED_MIME, "no MIC could be computed");
+  return {
+    encrypted: state.encrypted,
+    signed: !!r.signature,
+    compressed: state.compressedAt === undefined ? false : state.compressedAt === "inner" ? "before-signing" : "after-signing",
+    encryption: r.encryption,
+    signature: r.signature,
+    mic: r.mic,
+    payload: r.payload!,
+    warnings: r.warnings,
+  };
+}
+
+async function handleEntity(
+  head: EntityHead, body: AsyncIterable<Uint8Array>, state: State, options: OpenMessageOptions, limits: OpenLimits,
+  unsignedMicAlg: DigestAlgorithm, top: boolean,
+): Promise<void> {
+  const ct = parseContentType(head.headers.get("content-type"));
+  const cte = parseTransferEncoding(head.headers.get("content-transfer-encoding"));
+
+  if (isPkcs7Mime(ct.mediaType)) {
+    const r = new BerReader(decodeTransferStream(body, cte), { maxElementBytes: 16 * 1024 * 1024 });
+    // S4: sniff the CMS content type; smime-type may be missing or wrong.
+    const ci = await readContentInfoStart(r);
+    if (ci.contentType === OID.envelopedData || ci.contentType === OID.authEnvelopedData) {
+      if (state.encrypted || state.signedLayer || state.compressedAt) throw new As2Error(ErrorCodes.MALFORMED_CMS, "encryption must be the outermost layer (RFC 5402 §3)");
+      const dec = await openEnveloped(r, ci, options.decryptionKeys);
+      state.encrypted = true;
+      state.result.encryption = { contentType: dec.contentType, cipher: dec.cipher, weakCipher: dec.weakCipher, keyEncryption: dec.keyEncryption, oaepHash: dec.oaepHash, recipient: dec.recipient };
+      if (dec.weakCipher) state.result.warnings.push(`the partner encrypted with ${dec.cipher}, a weak cipher`);
+      await handleInner(dec.content, state, options, limits, unsignedMicAlg);
+      return;
+    }
+    if (ci.contentType === OID.compressedData) {
+      if (state.compressedAt) throw new As2Error(ErrorCodes.MALFORMED_CMS, "more than one compression layer (RFC 5402 §3)", { disposition: "decompression-failed" });
+      state.compressedAt = state.signedLayer ? "inner" : "outer";
+      const inflated = await openCompressed(r, ci, { maxInflatedBytes: limits.maxInflatedBytes });
+      await handleInner(inflated, state, options, limits, unsignedMicAlg);
+      return;
+    }
+    throw new As2Error(ErrorCodes.UNSUPPORTED_ALGORITHM, `application/pkcs7-mime with CMS content type ${ci.contentType} is not supported`);
+  }
+
+  if (ct.mediaType === "multipart/signed") {
+    if (state.signedLayer) throw new As2Error(ErrorCodes.MALFORMED_MIME, "nested multipart/signed");
+    if (ct.params.protocol && !isPkcs7Signature(ct.params.protocol.toLowerCase())) {
+      throw new As2Error(ErrorCodes.UNSUPPORTED_ALGORITHM, `multipart/signed protocol ${ct.params.protocol} is not supported`);
+    }
+    state.signedLayer = true;
+    const declared = ct.params.micalg ? normalizeMicAlgorithm(ct.params.micalg.split(",")[0]!) : undefined;
+    // Without a usable micalg the signer's digest is unknown until the end: hash with the common ones.
+    const algs: DigestAlgorithm[] = declared ? [declared] : ["sha256", "sha1", "sha384", "sha512"];
+    if (!declared) state.result.warnings.push(`multipart/signed has ${ct.params.micalg ? `an unknown micalg "${ct.params.micalg}"` : "no micalg"}`);
+    const parts = new MultipartStream(body, checkBoundary(ct.params.boundary));
+    const part1 = await parts.nextPart();
+    if (!part1) throw new As2Error(ErrorCodes.MALFORMED_MIME, "multipart/signed has no signed part");
+    const digests = new PartDigests(algs);
+    const part1Reader = new ByteReader(tap(part1, (c) => digests.update(c)));
+    const part1Head = await readEntityHead(part1Reader);
+    await handleEntity(part1Head, part1Reader.rest(), state, options, limits, unsignedMicAlg, false);
+    await drain(part1Reader.rest());
+    const part2 = await parts.nextPart();
+    if (!part2) throw new As2Error(ErrorCodes.MALFORMED_MIME, "multipart/signed has no signature part");
+    const sigEntity = parseEntityBytes(await collect(limitSize(part2, limits.maxSignatureBytes, "signature part"), limits.maxSignatureBytes));
+    for (let p = await parts.nextPart(); p; p = await parts.nextPart()) await drain(p); // extra parts are ignored
+    const sigType = parseContentType(sigEntity.headers.get("content-type")).mediaType;
+    if (sigEntity.hadHeaders && sigEntity.headers.has("content-type") && !isPkcs7Signature(sigType)) {
+      throw new As2Error(ErrorCodes.MALFORMED_MIME, `the signature part is ${sigType}, not application/pkcs7-signature`);
+    }
+    const sigCte = sigEntity.headers.get("content-transfer-encoding");
+    // S7: base64 usually, raw DER/BER with no CTE from Sterling B2Bi.
+    const sigBytes = sigCte ? decodeTransfer(sigEntity.body, parseTransferEncoding(sigCte)) : sigEntity.body[0] === 0x30 ? sigEntity.body : decodeTransfer(sigEntity.body, "base64");
+    const parsed = parseSignedData(sigBytes);
+    const candidates = digests.result();
+    const verification = verifyDetachedSignature(parsed, candidates, options.signerCertificates);
+    if (verification.matchedVariant !== "raw") state.result.warnings.push(`the signature matched only after ${verification.matchedVariant} canonicalisation (C4)`);
+    state.result.signature = verification;
+    // M2: for a signed message the MIC is the digest of part 1 with the signing algorithm.
+    const d = candidates.get(verification.digest)!.get(verification.matchedVariant)!;
+    state.result.mic = { algorithm: verification.digest, digest: d, base64: d.toString("base64") };
+    return;
+  }
+
+  // The payload entity.
+  if (options.requireSigned && !state.signedLayer) {
+    throw new As2Error(ErrorCodes.INSUFFICIENT_SECURITY, "the partner's messages must be signed, and this one is not");
+  }
+  let payloadBody = body;
+  if (!state.signedLayer) {
+    // §7 table for unsigned messages: the decrypted or inflated entity with its headers; the body only for plain ones.
+    const hash = crypto.createHash(DIGESTS[unsignedMicAlg].node);
+    const withHeaders = state.encrypted || (state.compressedAt !== undefined && options.micIncludesHeaders !== false);
+    if (withHeaders && !top) hash.update(head.rawHeader);
+    payloadBody = tap(body, (c) => hash.update(c));
+    state.micHash = { alg: unsignedMicAlg, hash };
+  }
+  const disposition = head.headers.get("content-disposition");
+  const filename = disposition ? parseParameterized(disposition).params.filename : undefined;
+  const info: PayloadInfo = { headers: head.headers, contentType: head.headers.get("content-type") ?? "application/octet-stream", filename };
+  let size = 0;
+  const counted = tap(decodeTransferStream(payloadBody, cte), (c) => (size += c.byteLength));
+  await options.onPayload(info, counted);
+  await drain(counted);
+  state.payloadDelivered = true;
+  state.result.payload = { ...info, size };
+  if (state.micHash) {
+    const d = state.micHash.hash.digest();
+    state.result.mic = { algorithm: state.micHash.alg, digest: d, base64: d.toString("base64") };
+  }
+}
+
+/** A layer's content is a MIME entity (S6: bytes without headers are taken as a bare payload). */
+async function handleInner(content: AsyncIterable<Uint8Array>, state: State, options: OpenMessageOptions, limits: OpenLimits, unsignedMicAlg: DigestAlgorithm): Promise<void> {
+  const reader = new ByteReader(content);
+  const head = await readEntityHead(reader);
+  if (!head.hadHeaders) state.result.warnings.push("the decrypted or inflated content had no MIME headers; taken as the payload (S6)");
+  await handleEntity(head.hadHeaders ? head : { ...head, headers: new Headers([{ name: "Content-Type", value: "application/octet-stream" }]) }, reader.rest(), state, options, limits, unsignedMicAlg, false);
+  await drain(reader.rest());
+}
