@@ -9,8 +9,8 @@ import { As2Error, ErrorCodes } from "../errors.js";
 import { ascii, chain } from "../bytes.js";
 import { tap } from "../streams.js";
 import { Headers, formatHeaderBlock, formatParameterized, type Header } from "../mime/headers.js";
-import { encodeBase64Lines } from "../mime/encoding.js";
-import { DIGESTS, type DigestAlgorithm, micAlgorithmName, type MicNaming } from "../cms/digests.js";
+import { multipartSignedType, signatureTail } from "./signature-part.js";
+import { DIGESTS, type DigestAlgorithm, type MicNaming } from "../cms/digests.js";
 import { createDetachedSignature, type SignatureScheme } from "../cms/signed.js";
 import { CIPHERS, type ContentCipher, WEAK_CIPHERS, type Cast5ParamStyle } from "../cms/ciphers.js";
 import { encryptStream, type Recipient } from "../cms/enveloped.js";
@@ -163,28 +163,15 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
     const inner = entity;
     const boundary = `----=_as2kit_${random(12).toString("hex")}`;
     entity = {
-      headers: [{
-        name: "Content-Type",
-        value: formatParameterized("multipart/signed", { protocol: "application/pkcs7-signature", micalg: micAlgorithmName(sign.digest, naming), boundary }, ["protocol", "boundary"]),
-      }],
+      headers: [{ name: "Content-Type", value: multipartSignedType(sign.digest, boundary, naming) }],
       body: () => chain(
         ascii(`--${boundary}\r\n`),
         // C1/M2: part 1 (headers included) is hashed exactly as sent; the CRLF before the next delimiter is not.
         tap(serialize(inner), (c) => mic.update(c)),
-        () => {
-          const digest = mic.copy().digest();
-          const cms = createDetachedSignature(digest, {
-            digest: sign.digest, key: sign.key, certificate: sign.certificate, chain: sign.chain, scheme: sign.scheme,
-            signingTime: date, useSubjectKeyIdentifier: sign.useSubjectKeyIdentifier,
-          });
-          return ascii(
-            `\r\n--${boundary}\r\n` +
-            "Content-Type: application/pkcs7-signature; name=smime.p7s\r\n" +
-            "Content-Transfer-Encoding: base64\r\n" +
-            "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n" +
-            encodeBase64Lines(cms) + `\r\n--${boundary}--\r\n`,
-          );
-        },
+        () => ascii(signatureTail(createDetachedSignature(mic.copy().digest(), {
+          digest: sign.digest, key: sign.key, certificate: sign.certificate, chain: sign.chain, scheme: sign.scheme,
+          signingTime: date, useSubjectKeyIdentifier: sign.useSubjectKeyIdentifier,
+        }), boundary)),
       ),
     };
   }

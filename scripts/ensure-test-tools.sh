@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian, only when it is missing:
+#   openssl            the independent CMS peer (interop matrix)
+#   a JDK (javac)      to compile the Bouncy Castle helper
+#   libbcpkix-java     Bouncy Castle, the independent CompressedData peer
+# Runs as root (CI, the dev machines) or through sudo.
+set -euo pipefail
+
+need=()
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+[ -f /usr/share/java/bcpkix.jar ] && [ -f /usr/share/java/bcprov.jar ] || need+=(libbcpkix-java libbcprov-java)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "ensure-test-tools: installing ${need[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "ensure-test-tools: ${need[*]} missing and not root (no sudo): install them with apt-get" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

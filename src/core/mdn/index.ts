@@ -1,0 +1,3 @@
+export * from "./disposition.js";
+export * from "./options.js";
+export * from "./mdn.js";
