@@ -45,11 +45,17 @@ export class Headers {
   }
 }
 
-/** A header line: a field name of printable characters other than ':' (RFC 5322 §2.2). */
-const HEADER_LINE = /^[!-9;-~]+[ \t]*:/;
+/**
+ * Whether content starts with a MIME header (S6: decrypted or inflated content may be a bare
+ * payload). RFC 5322 allows almost any printable field name, but EDI payloads start with
+ * "UNA:+.? '" or "UNB+UNOA:2+..." which would then pass as headers. Real MIME field names are
+ * letters, digits and '-', and a three-capital name is an EDIFACT segment tag (UNA, UNB, UNH).
+ */
+const HEADER_LINE = /^([A-Za-z][A-Za-z0-9-]*)[ \t]*:/;
 
 export function looksLikeHeaderLine(line: string): boolean {
-  return HEADER_LINE.test(line);
+  const m = HEADER_LINE.exec(line);
+  return !!m && !/^[A-Z]{3}$/.test(m[1]!);
 }
 
 /** Parses a header block (without the blank line), unfolding continuation lines. */
