@@ -96,3 +96,14 @@ test("regression: bare EDIFACT payloads are not mistaken for MIME headers (S6)",
   }
   assert.equal(parseEntityBytes(Buffer.from("Content-Type: a/b\r\n\r\nx")).hadHeaders, true);
 });
+
+test("regression: a part starting with '--' that is not the boundary no longer loops forever", async () => {
+  const body = Buffer.from("--bnd\r\n--other stuff\r\nmore\r\n--bnd--\r\n");
+  assert.equal(splitMultipart(body, "bnd")[0]!.raw.toString(), "--other stuff\r\nmore");
+  const wrongFirst = Buffer.from("--bnX\r\nabc\r\n--bnd\r\nx\r\n--bnd--\r\n");
+  assert.equal(splitMultipart(wrongFirst, "bnd")[0]!.raw.toString(), "x");
+  for (const size of [1, 4, 100]) {
+    const ms = new MultipartStream(chunks(body, size), "bnd");
+    assert.equal((await collect((await ms.nextPart())!, 1e6)).toString(), "--other stuff\r\nmore");
+  }
+});

@@ -24,11 +24,15 @@ export interface DelimiterMatch {
 export function findDelimiter(buf: Buffer, boundary: Buffer, from: number, atStart: boolean): DelimiterMatch | null | "need-more" {
   const dash = boundary.length + 2;
   let i = from;
+  // `from` itself is a line start only on the first pass; afterwards only bytes after an LF are.
+  let first = atStart;
   for (;;) {
     let lineStart: number;
-    if (atStart && i === from && buf.length - from >= 2 && buf[from] === 0x2d && buf[from + 1] === 0x2d) {
+    if (first && buf.length - from >= 2 && buf[from] === 0x2d && buf[from + 1] === 0x2d) {
+      first = false;
       lineStart = from;
     } else {
+      first = false;
       const lf = buf.indexOf(0x0a, i);
       if (lf < 0) return null;
       lineStart = lf + 1;
@@ -37,6 +41,7 @@ export function findDelimiter(buf: Buffer, boundary: Buffer, from: number, atSta
     if (buf.length - lineStart < dash + 2) {
       if (buf.length - lineStart >= 2 && (buf[lineStart] !== 0x2d || buf[lineStart + 1] !== 0x2d)) {
         i = lineStart;
+        if (i >= buf.length) return null;
         continue;
       }
       return "need-more";
