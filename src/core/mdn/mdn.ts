@@ -15,7 +15,7 @@ import { DIGESTS, type DigestAlgorithm, micAlgorithmName, normalizeMicAlgorithm,
 import { createDetachedSignature, parseSignedData, verifyDetachedSignature, type ParsedSignature, type SignatureScheme, type SignatureVerification } from "../cms/signed.js";
 import type { Certificate } from "../certs/certificate.js";
 import { formatAs2Name, formatHttpDate, generateMessageId, normalizeMessageId } from "../message/as2-name.js";
-import { multipartSignedType, signatureTail } from "../message/signature-part.js";
+import { multipartSignedType, signatureTail, signaturePartBytes } from "../message/signature-part.js";
 import { AS2_VERSION, EDIINT_FEATURES, type MessageMic } from "../message/build.js";
 import { classifyDisposition, formatDisposition, parseDisposition, type Disposition, type DispositionClass, type DispositionSpec } from "./disposition.js";
 
@@ -203,10 +203,7 @@ export function parseMdn(headersIn: Headers | Record<string, string | string[] |
     const inner = parseEntityBytes(signedPart);
     reportType = parseContentType(inner.headers.get("content-type"));
     reportBody = decodeTransfer(inner.body, parseTransferEncoding(inner.headers.get("content-transfer-encoding")));
-    const sig = parseEntityBytes(parts[1]!.raw);
-    const cte = sig.headers.get("content-transfer-encoding");
-    const sigBytes = cte ? decodeTransfer(sig.body, parseTransferEncoding(cte)) : sig.body[0] === 0x30 ? sig.body : decodeTransfer(sig.body, "base64");
-    signature = parseSignedData(sigBytes);
+    signature = parseSignedData(signaturePartBytes(parseEntityBytes(parts[1]!.raw)));
   }
   if (reportType.mediaType !== "multipart/report") throw notMdn(`content type ${reportType.mediaType || "missing"}`);
   if ((reportType.params["report-type"] ?? "").toLowerCase() !== "disposition-notification") {

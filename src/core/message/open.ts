@@ -14,7 +14,8 @@ import { BerReader } from "../ber/reader.js";
 import { Headers, parseContentType, parseParameterized } from "../mime/headers.js";
 import { readEntityHead, parseEntityBytes, type EntityHead } from "../mime/entity.js";
 import { MultipartStream, checkBoundary } from "../mime/multipart.js";
-import { decodeTransfer, decodeTransferStream, parseTransferEncoding } from "../mime/encoding.js";
+import { decodeTransferStream, parseTransferEncoding } from "../mime/encoding.js";
+import { signaturePartBytes } from "./signature-part.js";
 import { DIGESTS, type DigestAlgorithm, normalizeMicAlgorithm } from "../cms/digests.js";
 import { OID } from "../cms/oids.js";
 import { readContentInfoStart } from "../cms/content-info.js";
@@ -249,10 +250,7 @@ async function handleEntity(
     if (sigEntity.hadHeaders && sigEntity.headers.has("content-type") && !isPkcs7Signature(sigType)) {
       throw new As2Error(ErrorCodes.MALFORMED_MIME, `the signature part is ${sigType}, not application/pkcs7-signature`);
     }
-    const sigCte = sigEntity.headers.get("content-transfer-encoding");
-    // S7: base64 usually, raw DER/BER with no CTE from Sterling B2Bi.
-    const sigBytes = sigCte ? decodeTransfer(sigEntity.body, parseTransferEncoding(sigCte)) : sigEntity.body[0] === 0x30 ? sigEntity.body : decodeTransfer(sigEntity.body, "base64");
-    const parsed = parseSignedData(sigBytes);
+    const parsed = parseSignedData(signaturePartBytes(sigEntity));
     const candidates = digests.result();
     const verification = verifyDetachedSignature(parsed, candidates, options.signerCertificates);
     if (verification.matchedVariant !== "raw") state.result.warnings.push(`the signature matched only after ${verification.matchedVariant} canonicalisation (C4)`);

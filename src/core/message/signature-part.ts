@@ -1,5 +1,7 @@
 /** The second part of multipart/signed (RFC 1847 §2.1, RFC 5751 §3.4.3): the detached signature. */
-import { encodeBase64Lines } from "../mime/encoding.js";
+import type { Buffer } from "node:buffer";
+import { decodeTransfer, encodeBase64Lines, parseTransferEncoding } from "../mime/encoding.js";
+import type { EntityHead } from "../mime/entity.js";
 import { formatParameterized } from "../mime/headers.js";
 import { micAlgorithmName, type DigestAlgorithm, type MicNaming } from "../cms/digests.js";
 
@@ -18,4 +20,14 @@ export function signatureTail(cms: Uint8Array, boundary: string): string {
     encodeBase64Lines(cms) +
     `\r\n--${boundary}--\r\n`
   );
+}
+
+/**
+ * The CMS bytes of a received signature part. Usually base64; Sterling B2Bi sends raw DER/BER with
+ * no Content-Transfer-Encoding (S7), recognised by its SEQUENCE tag.
+ */
+export function signaturePartBytes(part: EntityHead & { body: Buffer }): Buffer {
+  const cte = part.headers.get("content-transfer-encoding");
+  if (cte) return decodeTransfer(part.body, parseTransferEncoding(cte));
+  return part.body[0] === 0x30 ? part.body : decodeTransfer(part.body, "base64");
 }
