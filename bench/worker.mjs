@@ -11,12 +11,13 @@ const cert = (f) => loadCertificates(readFileSync(f))[0];
 if (mode === "build") {
   const [payload, out, headersFile, key, crt, rcpt, compress] = a;
   const m = buildMessage({
-    from: "BENCH-A", to: "BENCH-B", payload: createReadStream(payload, { highWaterMark: 4 * 1024 * 1024 }), contentType: "application/edi-x12", filename: "bench.edi",
+    from: "BENCH-A", to: "BENCH-B", payload: createReadStream(payload, { highWaterMark: 1 * 1024 * 1024 }), contentType: "application/edi-x12", filename: "bench.edi",
     sign: { digest: "sha256", key: loadPrivateKey(readFileSync(key)), certificate: cert(crt) },
     encrypt: { cipher: "aes256-cbc", recipients: [{ certificate: cert(rcpt) }] },
     compress: compress === "compress" ? "before-signing" : false,
+    hashing: "worker",
   });
-  await pipeline(Readable.from(m.body), createWriteStream(out, { highWaterMark: 4 * 1024 * 1024 }));
+  await pipeline(Readable.from(m.body), createWriteStream(out, { highWaterMark: 1 * 1024 * 1024 }));
   const done = await m.done;
   writeFileSync(headersFile, JSON.stringify({ headers: m.headers.toObject(), mic: done.mic.base64 }));
 } else {
@@ -24,7 +25,7 @@ if (mode === "build") {
   const { headers, mic } = JSON.parse(readFileSync(headersFile, "utf8"));
   let size = 0;
   const opened = await openMessage({
-    headers, body: createReadStream(input, { highWaterMark: 4 * 1024 * 1024 }),
+    headers, body: createReadStream(input, { highWaterMark: 1 * 1024 * 1024 }),
     decryptionKeys: [{ key: loadPrivateKey(readFileSync(key)), certificate: cert(crt) }], signerCertificates: [cert(signer)],
     onPayload: async (_info, body) => { for await (const c of body) size += c.length; },
   });

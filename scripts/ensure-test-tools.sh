@@ -3,6 +3,7 @@
 #   openssl            the independent CMS peer (interop matrix)
 #   a JDK (javac)      to compile the Bouncy Castle helper
 #   libbcpkix-java     Bouncy Castle, the independent CompressedData peer
+#   time               /usr/bin/time -v for peak RSS, with the argument "bench"
 # Runs as root (CI, the dev machines) or through sudo.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 [ -f /usr/share/java/bcpkix.jar ] && [ -f /usr/share/java/bcprov.jar ] || need+=(libbcpkix-java libbcprov-java)
+if [ "${1:-}" = "bench" ]; then [ -x /usr/bin/time ] || need+=(time); fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -15,3 +15,4 @@ export * from "./message/as2-name.js";
 export * from "./message/build.js";
 export * from "./message/open.js";
 export * from "./mdn/index.js";
+export * from "./parallel-hash.js";

@@ -77,6 +77,13 @@ describe("ours -> openssl", () => {
       assert.deepEqual(dec.body, PAYLOAD);
     });
   }
+  test("signer identified by subjectKeyIdentifier (SignerInfo v3, K3): openssl verifies, and so do we", async () => {
+    const m = buildMessage({ from: "ALICE", to: "BOB", payload: PAYLOAD, contentType: "application/edi-x12", sign: { digest: "sha256", key: alice.key, certificate: alice.certificate, useSubjectKeyIdentifier: true } });
+    const body = await collect(m.body, 1e8);
+    opensslVerify(Buffer.concat([Buffer.from(`Content-Type: ${m.headers.get("content-type")}\r\n\r\n`), body]), "ski");
+    const opened = await openMessage({ headers: m.headers, body: chunks(body, 999), decryptionKeys: [], signerCertificates: [bob.certificate, alice.certificate], onPayload: async (_i, b) => { await collect(b, 1e8); } });
+    assert.equal(opened.signature?.signer.serialHex, alice.certificate.serialHex);
+  });
   test("several recipients, subjectKeyIdentifier rid: openssl decrypts with either key", async () => {
     const m = buildMessage({ from: "ALICE", to: "BOB", payload: PAYLOAD, contentType: "application/octet-stream", encrypt: { cipher: "aes128-cbc", recipients: [{ certificate: alice.certificate }, { certificate: bob.certificate, useSubjectKeyIdentifier: true }] } });
     const enc = write(dir, "multi.der", await collect(m.body, 1e8));
@@ -120,6 +127,11 @@ describe("openssl -> ours", () => {
       assert.equal(opened.mic.base64, createHash(digest).update(m.part1).digest("base64"));
     });
   }
+  test("openssl signer identified by subjectKeyIdentifier (-keyid) verifies", async () => {
+    const m = opensslMessage("o-keyid", "sha256", ["-keyid"], null);
+    const opened = await openAsBob(m.headers, m.body);
+    assert.equal(opened.signature?.signer.serialHex, alice.certificate.serialHex);
+  });
   test("openssl RSASSA-PSS signature (sha256) verifies", async () => {
     const m = opensslMessage("o-pss", "sha256", ["-keyopt", "rsa_padding_mode:pss"], null);
     const opened = await openAsBob(m.headers, m.body);

@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import * as crypto from "node:crypto";
 import { As2Error, ErrorCodes } from "../errors.js";
 import { ascii, chain } from "../bytes.js";
-import { tap } from "../streams.js";
+import { inlineHash, offloadedHash, tapHash, type StreamHash } from "../parallel-hash.js";
 import { Headers, formatHeaderBlock, formatParameterized, type Header } from "../mime/headers.js";
 import { multipartSignedType, signatureTail } from "./signature-part.js";
 import { DIGESTS, type DigestAlgorithm, type MicNaming } from "../cms/digests.js";
@@ -72,6 +72,12 @@ export interface BuildMessageOptions {
   now?: () => Date;
   randomBytes?: (n: number) => Buffer;
   userAgent?: string;
+  /**
+   * Where the MIC/signature digest is computed: on this thread (default; best for small
+   * messages) or on a shared worker thread, which lets hashing and encryption use two cores
+   * (about 1.6x for large payloads on CPUs without SHA extensions).
+   */
+  hashing?: "inline" | "worker";
 }
 
 export interface MessageMic {
@@ -136,7 +142,10 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   if (sign?.digest === "sha1") warnings.push("sha1 signatures are weak; prefer sha256");
 
   const micAlgorithm: DigestAlgorithm = sign ? sign.digest : options.micAlgorithm ?? receipt?.micAlgorithms?.[0] ?? "sha256";
-  const mic = crypto.createHash(DIGESTS[micAlgorithm].node);
+  const mic: StreamHash = options.hashing === "worker" ? offloadedHash(DIGESTS[micAlgorithm].node) : inlineHash(DIGESTS[micAlgorithm].node);
+  // One digest serves both the signature (messageDigest) and the MIC: M2 says they are equal.
+  let micDigest: Promise<Buffer> | undefined;
+  const finalDigest = () => (micDigest ??= mic.digest());
   const plain = !sign && !encrypt;
   // §7 table: unsigned+unencrypted+uncompressed hashes the body only; with compression the
   // inflated entity with headers (RFC 5402 §4.3) unless the partner wants OpenAS2's form.
@@ -150,11 +159,15 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
 
   let entity: Entity = {
     headers: payloadHeaders,
-    body: () => (sign ? payloadBody() : tap(payloadBody(), (c) => mic.update(c))),
+    body: () => (sign ? payloadBody() : tapHash(payloadBody(), mic)),
   };
   if (micOverHeaders) {
     const inner = entity;
-    entity = { headers: inner.headers, body: () => chain(() => { mic.update(ascii(formatHeaderBlock(inner.headers) + "\r\n")); return new Uint8Array(0); }, inner.body) };
+    // The headers are only hashed here; serialize() writes them.
+    const hashHeaders = async function* (): AsyncGenerator<Uint8Array> {
+      await mic.update(ascii(formatHeaderBlock(inner.headers) + "\r\n"));
+    };
+    entity = { headers: inner.headers, body: () => chain(hashHeaders, inner.body) };
   }
 
   if (compress === "before-signing" && sign) entity = compressedEntity(entity);
@@ -167,11 +180,13 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
       body: () => chain(
         ascii(`--${boundary}\r\n`),
         // C1/M2: part 1 (headers included) is hashed exactly as sent; the CRLF before the next delimiter is not.
-        tap(serialize(inner), (c) => mic.update(c)),
-        () => ascii(signatureTail(createDetachedSignature(mic.copy().digest(), {
-          digest: sign.digest, key: sign.key, certificate: sign.certificate, chain: sign.chain, scheme: sign.scheme,
-          signingTime: date, useSubjectKeyIdentifier: sign.useSubjectKeyIdentifier,
-        }), boundary)),
+        tapHash(serialize(inner), mic),
+        () => (async function* () {
+          yield ascii(signatureTail(createDetachedSignature(await finalDigest(), {
+            digest: sign.digest, key: sign.key, certificate: sign.certificate, chain: sign.chain, scheme: sign.scheme,
+            signingTime: date, useSubjectKeyIdentifier: sign.useSubjectKeyIdentifier,
+          }), boundary));
+        })(),
       ),
     };
   }
@@ -231,12 +246,12 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
         n += c.byteLength;
         yield c;
       }
+      const digest = await finalDigest();
+      resolveDone({ mic: { algorithm: micAlgorithm, digest, base64: digest.toString("base64") }, bodyBytes: n });
     } catch (e) {
       rejectDone(e);
       throw e;
     }
-    const digest = mic.digest();
-    resolveDone({ mic: { algorithm: micAlgorithm, digest, base64: digest.toString("base64") }, bodyBytes: n });
   }
 
   return { messageId, date, headers, body: counted(), done, signed: !!sign, encrypted: !!encrypt, compressed: compress && (sign ? compress : "after-signing"), warnings };
