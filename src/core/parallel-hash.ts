@@ -19,12 +19,14 @@ export interface StreamHash {
   /** Feeds a chunk; when a promise is returned, wait for it before sending more. */
   update(chunk: Uint8Array): void | Promise<void>;
   digest(): Promise<Buffer>;
+  /** Releases resources when the stream is abandoned before digest() (stops the worker). */
+  dispose(): void;
 }
 
 /** The ordinary in-thread hash behind the same interface. */
 export function inlineHash(alg: string): StreamHash {
   const h = crypto.createHash(alg);
-  return { update: (c) => void h.update(c), digest: async () => h.digest() };
+  return { update: (c) => void h.update(c), digest: async () => h.digest(), dispose: () => undefined };
 }
 
 const WORKER_SOURCE = `
@@ -62,7 +64,7 @@ export function offloadedHash(alg: string): StreamHash {
     }
   });
   worker.once("error", fail);
-  worker.once("exit", (code) => { if (code !== 0) fail(new Error(`hash worker exited with code ${code}`)); });
+  worker.once("exit", (code) => { if (code !== 0 && failed === undefined) fail(new Error(`hash worker exited with code ${code}`)); });
 
   /** Sends what fits in free buffers; returns the offset reached. */
   const send = (chunk: Uint8Array, offset: number): number => {
@@ -95,6 +97,11 @@ export function offloadedHash(alg: string): StreamHash {
       if (failed) return Promise.reject(failed);
       worker.postMessage("end");
       return result;
+    },
+    dispose() {
+      // An abandoned stream must not leave a worker keeping the process alive.
+      fail(new Error("the hash was abandoned"));
+      void worker.terminate();
     },
   };
 }

@@ -42,3 +42,10 @@ test("a message built with worker hashing has the same MIC and opens", async () 
     assert.equal(mics[0], mics[1]);
   }
 });
+
+test("abandoning a body built with worker hashing stops the worker (the process can exit)", async () => {
+  const id = opensslIdentity("ph2", tempDir());
+  const m = buildMessage({ from: "A", to: "B", payload: randomBytes(4 * 1024 * 1024), contentType: "application/octet-stream", hashing: "worker", sign: { digest: "sha256", key: id.key, certificate: id.certificate } });
+  for await (const _ of m.body) break; // the consumer gives up after the first chunk
+  await assert.rejects(m.done, /not read to the end/);
+});

@@ -237,6 +237,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   const done = new Promise<{ mic: MessageMic; bodyBytes: number }>((res, rej) => { resolveDone = res; rejectDone = rej; });
   done.catch(() => undefined); // the body consumer sees the error first
   let consumed = false;
+  let finished = false;
   async function* counted(): AsyncGenerator<Uint8Array> {
     if (consumed) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, "the message body can be consumed only once");
     consumed = true;
@@ -247,10 +248,16 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
         yield c;
       }
       const digest = await finalDigest();
+      finished = true;
       resolveDone({ mic: { algorithm: micAlgorithm, digest, base64: digest.toString("base64") }, bodyBytes: n });
     } catch (e) {
       rejectDone(e);
       throw e;
+    } finally {
+      if (!finished) {
+        mic.dispose();
+        rejectDone(new As2Error(ErrorCodes.INVALID_ARGUMENT, "the message body was not read to the end"));
+      }
     }
   }
 
