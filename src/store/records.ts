@@ -1,0 +1,94 @@
+/**
+ * The job record of contract.md §5: names and numbering fixed by the contract (the transfer
+ * monitor's columns, the scheduler's status codes, the gateway's AS2 message entity).
+ */
+export type JobType = "AS2 Send" | "AS2 Receive";
+export type JobCommand = "transfer" | "mdn";
+export type JobState = "NOT_STARTED" | "ONGOING" | "AWAITING_MDN" | "SUCCESS" | "FAILED" | "PARTIAL" | "INTERRUPTED";
+
+/** The scheduler's numbering: 0 success, -1 failure, -2 interrupted, 1 not started, 2 ongoing (AWAITING_MDN too), 3 aborted. */
+export const STATUS_CODES = { SUCCESS: 0, FAILED: -1, PARTIAL: -1, INTERRUPTED: -2, NOT_STARTED: 1, ONGOING: 2, AWAITING_MDN: 2, ABORTED: 3 } as const;
+
+export function statusCodeOf(state: JobState): number {
+  return STATUS_CODES[state];
+}
+
+/** A state the job can still leave (status --wait blocks on these). */
+export function isUnfinished(state: JobState): boolean {
+  return state === "NOT_STARTED" || state === "ONGOING" || state === "AWAITING_MDN";
+}
+
+export interface FileEntry {
+  name: string;
+  size: number;
+  status: JobState;
+  statusCode: number;
+  as2MessageId?: string;
+}
+
+export interface MdnMessage {
+  persistedTimestamp: number;
+  mdnError?: string;
+  /** The raw MDN (headers and body), kept for non-repudiation (RFC 4130 §9.1). */
+  content: string;
+  disposition?: string;
+  mic?: string;
+  micAlgorithm?: string;
+  signed: boolean;
+}
+
+/** The AS2 message entity: exactly these fields (contract §5). */
+export interface As2MessageEntity {
+  as2MessageId: string;
+  persistedTimestamp: number;
+  compressed: boolean;
+  encrypted: boolean;
+  signed: boolean;
+  subject?: string;
+  receiverId: string;
+  senderId: string;
+  transportStatusReceived?: number;
+  deliveryStatus?: "Delivered" | "Not Delivered" | "No Status";
+  mdnStatus: "Pending" | "Received" | "Not Requested" | "No MDN";
+  partnerType: "Production" | "Test";
+  mdnMessage?: MdnMessage;
+  attachments: Array<{ name: string; size: number }>;
+}
+
+export interface ReceiveDetails {
+  remoteAddress?: string;
+  remotePort?: number;
+  serverPort?: number;
+  username?: string;
+  contentType?: string;
+  encryptionAlgorithm?: string;
+  signatureAlgorithm?: string;
+  mdnType?: "sync" | "async";
+  mdnSigned?: boolean;
+  mdnSent?: boolean;
+  mic?: string;
+  micAlgorithm?: string;
+}
+
+export interface JobRecord {
+  runId: string;
+  type: JobType;
+  command: JobCommand;
+  partner: string;
+  senderId: string;
+  receiverId: string;
+  startedBy: string;
+  host: string;
+  pid: number;
+  startTime: string;
+  endTime?: string;
+  durationMs?: number;
+  state: JobState;
+  statusCode: number;
+  error?: { code: string; message: string };
+  files: FileEntry[];
+  messages: As2MessageEntity[];
+  /** Non-fatal problems (a notification that failed, an expired certificate ...). */
+  warnings?: string[];
+  receiveDetails?: ReceiveDetails;
+}
