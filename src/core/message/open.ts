@@ -176,8 +176,9 @@ export async function openMessage(options: OpenMessageOptions): Promise<OpenedMe
     throw new As2Error(ErrorCodes.INSUFFICIENT_SECURITY, "the partner's messages must be encrypted, and this one is not");
   }
 
-  // The outermost entity: headers from HTTP, body from the HTTP body (T2). No header bytes are hashed at this level (M, b3).
-  await handleEntity({ headers: httpHeaders, rawHeader: Buffer.alloc(0), hadHeaders: true }, options.body, state, options, limits, unsignedMicAlg, true);
+  // The outermost entity: headers from HTTP, body from the HTTP body (T2). Its rawHeader is empty:
+  // HTTP headers are never part of a MIC (RFC 4130 §7.3.1 b3).
+  await handleEntity({ headers: httpHeaders, rawHeader: Buffer.alloc(0), hadHeaders: true }, options.body, state, options, limits, unsignedMicAlg);
 
   if (!state.payloadDelivered) throw new As2Error(ErrorCodes.MALFORMED_MIME, "the message holds no payload");
   const r = state.result;
@@ -196,7 +197,7 @@ export async function openMessage(options: OpenMessageOptions): Promise<OpenedMe
 
 async function handleEntity(
   head: EntityHead, body: AsyncIterable<Uint8Array>, state: State, options: OpenMessageOptions, limits: OpenLimits,
-  unsignedMicAlg: DigestAlgorithm, top: boolean,
+  unsignedMicAlg: DigestAlgorithm,
 ): Promise<void> {
   const ct = parseContentType(head.headers.get("content-type"));
   const cte = parseTransferEncoding(head.headers.get("content-transfer-encoding"));
@@ -240,7 +241,7 @@ async function handleEntity(
     const digests = new PartDigests(algs);
     const part1Reader = new ByteReader(tap(part1, (c) => digests.update(c)));
     const part1Head = await readEntityHead(part1Reader);
-    await handleEntity(part1Head, part1Reader.rest(), state, options, limits, unsignedMicAlg, false);
+    await handleEntity(part1Head, part1Reader.rest(), state, options, limits, unsignedMicAlg);
     await drain(part1Reader.rest());
     const part2 = await parts.nextPart();
     if (!part2) throw new As2Error(ErrorCodes.MALFORMED_MIME, "multipart/signed has no signature part");
@@ -270,7 +271,7 @@ async function handleEntity(
     // §7 table for unsigned messages: the decrypted or inflated entity with its headers; the body only for plain ones.
     const hash = crypto.createHash(DIGESTS[unsignedMicAlg].node);
     const withHeaders = state.encrypted || (state.compressedAt !== undefined && options.micIncludesHeaders !== false);
-    if (withHeaders && !top) hash.update(head.rawHeader);
+    if (withHeaders) hash.update(head.rawHeader);
     payloadBody = tap(body, (c) => hash.update(c));
     state.micHash = { alg: unsignedMicAlg, hash };
   }
@@ -294,6 +295,6 @@ async function handleInner(content: AsyncIterable<Uint8Array>, state: State, opt
   const reader = new ByteReader(content);
   const head = await readEntityHead(reader);
   if (!head.hadHeaders) state.result.warnings.push("the decrypted or inflated content had no MIME headers; taken as the payload (S6)");
-  await handleEntity(head.hadHeaders ? head : { ...head, headers: new Headers([{ name: "Content-Type", value: "application/octet-stream" }]) }, reader.rest(), state, options, limits, unsignedMicAlg, false);
+  await handleEntity(head.hadHeaders ? head : { ...head, headers: new Headers([{ name: "Content-Type", value: "application/octet-stream" }]) }, reader.rest(), state, options, limits, unsignedMicAlg);
   await drain(reader.rest());
 }
