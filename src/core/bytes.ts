@@ -23,11 +23,6 @@ export function ascii(s: string): Buffer {
   return Buffer.from(s, "latin1");
 }
 
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  return asBuffer(a).equals(asBuffer(b));
-}
-
 /** Drains an async iterable into one Buffer, failing beyond maxBytes (0 is not "unlimited"). */
 export async function collect(source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Buffer> {
   const parts: Uint8Array[] = [];

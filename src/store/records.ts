@@ -13,11 +13,6 @@ export function statusCodeOf(state: JobState): number {
   return STATUS_CODES[state];
 }
 
-/** A state the job can still leave (status --wait blocks on these). */
-export function isUnfinished(state: JobState): boolean {
-  return state === "NOT_STARTED" || state === "ONGOING" || state === "AWAITING_MDN";
-}
-
 export interface FileEntry {
   name: string;
   size: number;
