@@ -3,6 +3,8 @@
 #   openssl            the independent CMS peer (interop matrix)
 #   a JDK (javac)      to compile the Bouncy Castle helper
 #   libbcpkix-java     Bouncy Castle, the independent CompressedData peer
+#   tinyproxy         a real HTTP proxy (CONNECT and forward) for the transport tests
+#   dante-server       a real SOCKS4/SOCKS5 proxy (danted) for the transport tests
 #   time               /usr/bin/time -v for peak RSS, with the argument "bench"
 # Runs as root (CI, the dev machines) or through sudo.
 set -euo pipefail
@@ -11,9 +13,21 @@ need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 [ -f /usr/share/java/bcpkix.jar ] && [ -f /usr/share/java/bcprov.jar ] || need+=(libbcpkix-java libbcprov-java)
+command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy)
+[ -x /usr/sbin/danted ] || need+=(dante-server)
 if [ "${1:-}" = "bench" ]; then [ -x /usr/bin/time ] || need+=(time); fi
 
+# dante checks SOCKS5 usernames against the system's password file: the proxy tests log in as
+# this account (no home, no shell; only danted on 127.0.0.1 ever asks for it).
+SOCKS_USER=as2kit-socks
+ensure_socks_user() {
+  if id "$SOCKS_USER" >/dev/null 2>&1 || [ "$(id -u)" -ne 0 ]; then return 0; fi
+  useradd --system --no-create-home --shell /usr/sbin/nologin "$SOCKS_USER"
+  echo "$SOCKS_USER:as2kit-socks-test" | chpasswd
+}
+
 if [ ${#need[@]} -eq 0 ]; then
+  ensure_socks_user
   exit 0
 fi
 
@@ -28,3 +42,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+ensure_socks_user

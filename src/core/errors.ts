@@ -32,6 +32,16 @@ export const ErrorCodes = {
   BAD_PASSWORD: "AS2_ERR_BAD_PASSWORD",
   INVALID_ARGUMENT: "AS2_ERR_INVALID_ARGUMENT",
   MALFORMED_MDN: "AS2_ERR_MALFORMED_MDN",
+  // Transport (send side): what went wrong on the way to the partner.
+  CONNECT_FAILED: "AS2_ERR_CONNECT_FAILED",
+  TIMEOUT: "AS2_ERR_TIMEOUT",
+  TLS_FAILED: "AS2_ERR_TLS_FAILED",
+  PROXY_FAILED: "AS2_ERR_PROXY_FAILED",
+  HTTP_STATUS: "AS2_ERR_HTTP_STATUS",
+  ABORTED: "AS2_ERR_ABORTED",
+  // An MDN that arrived but says no, or does not match what we sent.
+  MDN_NEGATIVE: "AS2_ERR_MDN_NEGATIVE",
+  MDN_VERIFICATION_FAILED: "AS2_ERR_MDN_VERIFICATION_FAILED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -56,6 +66,14 @@ const DISPOSITION_OF: Record<ErrorCode, DispositionError> = {
   AS2_ERR_BAD_PASSWORD: "unexpected-processing-error",
   AS2_ERR_INVALID_ARGUMENT: "unexpected-processing-error",
   AS2_ERR_MALFORMED_MDN: "unexpected-processing-error",
+  AS2_ERR_CONNECT_FAILED: "unexpected-processing-error",
+  AS2_ERR_TIMEOUT: "unexpected-processing-error",
+  AS2_ERR_TLS_FAILED: "unexpected-processing-error",
+  AS2_ERR_PROXY_FAILED: "unexpected-processing-error",
+  AS2_ERR_HTTP_STATUS: "unexpected-processing-error",
+  AS2_ERR_ABORTED: "unexpected-processing-error",
+  AS2_ERR_MDN_NEGATIVE: "unexpected-processing-error",
+  AS2_ERR_MDN_VERIFICATION_FAILED: "unexpected-processing-error",
 };
 
 export interface As2ErrorOptions {

@@ -7,9 +7,21 @@ import { after } from "node:test";
 import { loadCertificates, loadPrivateKey, type Certificate } from "../../src/core/index.js";
 import type { KeyObject } from "node:crypto";
 
+/**
+ * Clean-ups run once, after every test of the file. (node:test's after() called inside a before
+ * hook would run when that hook ends, closing servers the tests still need.)
+ */
+const cleanups: Array<() => unknown> = [];
+after(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+export function onCleanup(fn: () => unknown): void {
+  cleanups.push(fn);
+}
+
 export function tempDir(prefix = "as2kit-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 

@@ -1,0 +1,212 @@
+/**
+ * POSTing an AS2 message (RFC 4130 §5, §7.3): one HTTP request over a connection from connect.ts,
+ * with read timeout, retries that resend the identical bytes, redirects and basic auth. Knows
+ * nothing of configuration files or job records: it takes a resolved spec and callbacks.
+ */
+import * as http from "node:http";
+import type { Socket } from "node:net";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { As2Error, ErrorCodes } from "../core/index.js";
+import { isUnreachable, openConnection, type ProxySpec, type TlsSpec } from "./connect.js";
+
+export interface PostSpec {
+  url: string;
+  /** POST for AS2; PUT is allowed for notifications (contract §6). */
+  method?: "POST" | "PUT";
+  /** Milliseconds; 0 = no limit (explicit, contract §4). */
+  connectTimeoutMs: number;
+  /** Longest silence on the socket, while sending or waiting for the answer; 0 = wait forever. */
+  readTimeoutMs: number;
+  /** Further attempts after a connection failure, a timeout or a 502/503/504. */
+  retries: number;
+  retryIntervalMs: number;
+  followRedirects: boolean;
+  userAgent?: string;
+  /** Transfer-Encoding: chunked instead of Content-Length. */
+  chunked: boolean;
+  auth?: { username: string; password: string };
+  tls?: TlsSpec;
+  proxy?: ProxySpec;
+  /** The largest response body we read (an MDN is a few KiB; an error page is not our problem). */
+  maxResponseBytes?: number;
+}
+
+/** The body, re-openable so that a retry sends exactly the same bytes (RFC 6017 AS2-Reliability). */
+export interface RequestBody {
+  open(): AsyncIterable<Uint8Array> | Readable;
+  /** Exact length, required unless chunked. */
+  length?: number;
+}
+
+export interface PostResponse {
+  status: number;
+  statusText: string;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  /** The URL that answered (after redirects). */
+  url: string;
+  attempts: number;
+}
+
+export interface PostEvents {
+  /** Before each attempt: 1-based number, and why the previous one failed. */
+  onAttempt?(attempt: number, url: string, previousError?: Error): void;
+  /** Bytes of the body written so far in this attempt. */
+  onProgress?(sent: number): void;
+}
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+export const MAX_REDIRECTS = 5;
+const REDIRECT = new Set([301, 302, 303, 307, 308]);
+/** Gateway answers that say "not now" rather than "no": worth the same resend. */
+const RETRY_STATUS = new Set([502, 503, 504]);
+
+function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`, "utf8").toString("base64")}`;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => { signal?.removeEventListener("abort", onAbort); resolve(); }, ms);
+    const onAbort = () => { clearTimeout(t); reject(signal!.reason); };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+async function* counting(source: AsyncIterable<Uint8Array>, onProgress?: (n: number) => void): AsyncGenerator<Uint8Array> {
+  let n = 0;
+  for await (const c of source) {
+    n += c.byteLength;
+    yield c;
+    onProgress?.(n);
+  }
+}
+
+/** An agent that hands out the one connection we opened (proxy and TLS already done), once. */
+function onceAgent(socket: Socket): http.Agent {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: 1 });
+  (agent as unknown as { createConnection: () => Socket }).createConnection = () => socket;
+  return agent;
+}
+
+/** One request and its response, over a fresh connection. */
+async function postOnce(url: URL, headers: Record<string, string>, body: RequestBody, spec: PostSpec, events: PostEvents, signal?: AbortSignal): Promise<Omit<PostResponse, "attempts">> {
+  const secure = url.protocol === "https:";
+  const port = Number(url.port || (secure ? 443 : 80));
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const conn = await openConnection({ target: { host, port, secure }, proxy: spec.proxy, tls: spec.tls, timeoutMs: spec.connectTimeoutMs, signal });
+  const h: Record<string, string> = { ...headers, Host: url.host };
+  if (spec.userAgent) h["User-Agent"] = spec.userAgent;
+  if (spec.auth) h.Authorization = basic(spec.auth.username, spec.auth.password);
+  if (conn.forwardProxy && spec.proxy?.username !== undefined) h["Proxy-Authorization"] = basic(spec.proxy.username, spec.proxy.password ?? "");
+  if (spec.chunked) h["Transfer-Encoding"] = "chunked";
+  else if (body.length !== undefined) h["Content-Length"] = String(body.length);
+  else throw new As2Error(ErrorCodes.INVALID_ARGUMENT, "a body without a known length needs chunked transfer encoding");
+
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (e: Error | undefined, value?: Omit<PostResponse, "attempts">) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (e) { req.destroy(); conn.socket.destroy(); reject(e); } else resolve(value!);
+    };
+    const req = http.request({
+      method: spec.method ?? "POST",
+      path: conn.forwardProxy ? url.href : `${url.pathname}${url.search}`,
+      headers: h,
+      agent: onceAgent(conn.socket),
+      setHost: false,
+    });
+    const onAbort = () => finish(signal!.reason as Error);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (spec.readTimeoutMs > 0) {
+      req.setTimeout(spec.readTimeoutMs, () => finish(new As2Error(ErrorCodes.TIMEOUT, `no data from ${url.host} for ${spec.readTimeoutMs / 1000} s (read timeout)`, { suggestion: "raise readTimeout (0 waits forever) if the partner is slow to answer" })));
+    }
+    req.on("error", (e) => finish(e));
+    req.on("response", (res) => {
+      const max = spec.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+      const chunks: Buffer[] = [];
+      let n = 0;
+      res.on("data", (c: Buffer) => {
+        n += c.length;
+        if (n > max) return finish(new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the response from ${url.host} is larger than ${max} bytes`));
+        chunks.push(c);
+      });
+      res.on("error", (e) => finish(e));
+      res.on("end", () => finish(undefined, { status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", headers: res.headers, body: Buffer.concat(chunks), url: url.href }));
+    });
+    const source = body.open();
+    pipeline(Readable.from(counting(source, events.onProgress), { objectMode: false }), req).catch((e: Error) => {
+      // A server may answer (401, 413) and close before reading the whole body: keep its answer.
+      if (!settled) setTimeout(() => finish(e), 200);
+    });
+  });
+}
+
+function describe(e: unknown, url: URL): Error {
+  if (e instanceof As2Error) return e;
+  const err = e as NodeJS.ErrnoException;
+  return new As2Error(ErrorCodes.CONNECT_FAILED, `the connection to ${url.host} failed: ${err.code ?? err.message}`, { cause: e });
+}
+
+/** A response worth trying again, or a failure that says the partner may not have our message. */
+function retriable(e: unknown): boolean {
+  if (e instanceof As2Error) return e.code === ErrorCodes.TIMEOUT || e.code === ErrorCodes.CONNECT_FAILED;
+  return isUnreachable(e) || (e as Error).message === "socket hang up";
+}
+
+/**
+ * Posts the message: retries resend the identical body (and so the same Message-ID, RFC 6017
+ * §3); redirects are followed only when asked (the partner's URL is part of the agreement), with
+ * the credentials dropped when the origin changes. Returns the final response, whatever its
+ * status; throws As2Error when no response came.
+ */
+export async function postMessage(headers: Record<string, string>, body: RequestBody, spec: PostSpec, events: PostEvents = {}, signal?: AbortSignal): Promise<PostResponse> {
+  let url = new URL(spec.url);
+  let current = spec;
+  let attempts = 0;
+  let redirects = 0;
+  let previous: Error | undefined;
+  for (let retry = 0; ; ) {
+    attempts++;
+    events.onAttempt?.(attempts, url.href, previous);
+    let res: Omit<PostResponse, "attempts">;
+    try {
+      res = await postOnce(url, headers, body, current, events, signal);
+    } catch (e) {
+      if (signal?.aborted) throw new As2Error(ErrorCodes.ABORTED, "the transfer was interrupted", { cause: signal.reason });
+      const err = describe(e, url);
+      if (!retriable(e) || retry >= spec.retries) {
+        if (retry > 0) err.message += ` (after ${retry + 1} attempts)`;
+        throw err;
+      }
+      retry++;
+      previous = err;
+      await sleep(spec.retryIntervalMs, signal);
+      continue;
+    }
+    if (RETRY_STATUS.has(res.status) && retry < spec.retries) {
+      retry++;
+      previous = new As2Error(ErrorCodes.HTTP_STATUS, `HTTP ${res.status} ${res.statusText}`);
+      await sleep(spec.retryIntervalMs, signal);
+      continue;
+    }
+    if (REDIRECT.has(res.status) && spec.followRedirects) {
+      const location = res.headers.location;
+      if (!location) return { ...res, attempts };
+      if (++redirects > MAX_REDIRECTS) throw new As2Error(ErrorCodes.HTTP_STATUS, `more than ${MAX_REDIRECTS} redirects, the last to ${location}`);
+      const next = new URL(location, url);
+      if (next.protocol !== "http:" && next.protocol !== "https:") throw new As2Error(ErrorCodes.HTTP_STATUS, `redirected to an unsupported URL: ${next.href}`);
+      // AS2 needs the POST and its body at the new place (RFC 9110 §15.4: 307/308 keep the
+      // method; for 301/302/303 browsers switch to GET, which would lose the message).
+      if (next.origin !== url.origin) current = { ...current, auth: undefined };
+      url = next;
+      previous = undefined;
+      continue;
+    }
+    return { ...res, attempts };
+  }
+}
