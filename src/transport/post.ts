@@ -125,23 +125,26 @@ async function postOnce(url: URL, headers: Record<string, string>, body: Request
     if (spec.readTimeoutMs > 0) {
       req.setTimeout(spec.readTimeoutMs, () => finish(new As2Error(ErrorCodes.TIMEOUT, `no data from ${url.host} for ${spec.readTimeoutMs / 1000} s (read timeout)`, { suggestion: "raise readTimeout (0 waits forever) if the partner is slow to answer" })));
     }
-    req.on("error", (e) => finish(e));
+    // A server may answer (401, 407, 413) and close before it has read the whole body; the
+    // write then fails. Its answer is what the user needs to see, so keep it when it came.
+    let answered: (() => void) | undefined;
+    req.on("error", (e) => (answered ? answered() : setTimeout(() => (answered ? answered() : finish(e)), 100)));
     req.on("response", (res) => {
       const max = spec.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
       const chunks: Buffer[] = [];
       let n = 0;
+      answered = () => finish(undefined, { status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", headers: res.headers, body: Buffer.concat(chunks), url: url.href });
       res.on("data", (c: Buffer) => {
         n += c.length;
         if (n > max) return finish(new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the response from ${url.host} is larger than ${max} bytes`));
         chunks.push(c);
       });
-      res.on("error", (e) => finish(e));
-      res.on("end", () => finish(undefined, { status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", headers: res.headers, body: Buffer.concat(chunks), url: url.href }));
+      res.on("error", () => answered!());
+      res.on("end", () => answered!());
     });
     const source = body.open();
     pipeline(Readable.from(counting(source, events.onProgress), { objectMode: false }), req).catch((e: Error) => {
-      // A server may answer (401, 413) and close before reading the whole body: keep its answer.
-      if (!settled) setTimeout(() => finish(e), 200);
+      if (!settled) setTimeout(() => (answered ? answered() : finish(e)), 100);
     });
   });
 }
