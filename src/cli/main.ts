@@ -2,11 +2,14 @@
  * The `as2` command line. The only place for commander and process.*; commands are thin and
  * one error boundary maps failures to the exit codes of contract §3.
  */
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { VERSION } from "../version.js";
 import { isAs2Error } from "../core/errors.js";
+import { ConfigError } from "../config/validate.js";
+import { EXIT, UsageError, type GlobalOptions } from "./context.js";
+import { sendCommand, type SendFlags } from "./send.js";
 
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, PARTIAL: 3, TIMEOUT: 4, SIGINT: 130, SIGTERM: 143 } as const;
+export { EXIT };
 
 class NotAvailable extends Error {}
 
@@ -17,7 +20,8 @@ function notYet(name: string) {
   };
 }
 
-export function buildProgram(): Command {
+/** `state.exitCode` receives the command's exit code (contract §3). */
+export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }): Command {
   const program = new Command();
   program
     .name("as2")
@@ -31,7 +35,34 @@ export function buildProgram(): Command {
     .option("--no-color", "no colours (NO_COLOR / FORCE_COLOR are honoured too)")
     .showHelpAfterError()
     .exitOverride();
-  program.command("send").description("send files to a partner as AS2 messages").allowUnknownOption().allowExcessArguments().action(notYet("send"));
+  program
+    .command("send")
+    .description("send files to a partner as AS2 messages (one message per file)")
+    .argument("[files...]", "files to send")
+    .option("--partner <name>", "the partner profile (from the configuration)")
+    .option("--dir <path>", "send the files of this folder that match --pattern")
+    .option("--pattern <glob>", "file name pattern for --dir (* and ? wildcards)", undefined)
+    .option("--delete-source", "delete each source file once its transfer is confirmed")
+    .option("--archive-dir <path>", "move each source file here once its transfer is confirmed")
+    .option("--subject <text>", "Subject header")
+    .option("--content-type <mime>", "payload content type (default: profile, then file name, then application/octet-stream)")
+    .option("--sign <alg>", "sign with sha1|sha224|sha256|sha384|sha512")
+    .option("--no-sign", "do not sign")
+    .option("--encrypt <alg>", "encrypt with 3des|rc2-40|rc2-64|rc2-128|cast5|idea|aes128-cbc|aes192-cbc|aes256-cbc|aes128-gcm|aes256-gcm")
+    .option("--no-encrypt", "do not encrypt")
+    .addOption(new Option("--compress [order]", "compress (before-signing, the default, or after-signing)"))
+    .option("--no-compress", "do not compress")
+    .option("--mdn <kind>", "receipt: none|signed|unsigned")
+    .option("--mdn-mode <mode>", "receipt delivery: sync|async")
+    .option("--mic-alg <alg>", "MIC algorithm asked of the partner")
+    .option("--wait-mdn <seconds>", "async: wait this long for the MDN before exiting")
+    .option("--rerun <runId>", "send the files of that job again, with new Message-IDs")
+    .option("--restart <runId>", "send only the files of that job that did not succeed, with their original Message-IDs")
+    .option("--dry-run", "build the message(s) and write them; send nothing")
+    .option("--out <file>", "with --dry-run: where to write (a folder when there are several files)")
+    .action(async (files: string[], flags: SendFlags, cmd: Command) => {
+      state.exitCode = await sendCommand(files, flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
   program.command("receive").description("run the AS2 server: receive messages and async MDNs").allowUnknownOption().allowExcessArguments().action(notYet("receive"));
   program.command("mdn-verify").description("check a saved MDN: signature, Original-Message-ID, disposition, MIC").allowUnknownOption().allowExcessArguments().action(notYet("mdn-verify"));
   program.command("status").description("list jobs or show one job").allowUnknownOption().allowExcessArguments().action(notYet("status"));
@@ -39,16 +70,21 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const state = { exitCode: EXIT.OK as number };
+  const program = buildProgram(state);
   try {
     await program.parseAsync(argv);
-    return EXIT.OK;
+    return state.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version exit through here with code 0.
       return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     const verbose = program.opts<{ verbose?: boolean }>().verbose;
+    if (e instanceof ConfigError || e instanceof UsageError) {
+      process.stderr.write(`as2: ${e.message}\n`);
+      return EXIT.USAGE;
+    }
     if (e instanceof NotAvailable) {
       process.stderr.write(`as2: ${e.message}\n`);
       return EXIT.FAILED;

@@ -142,6 +142,9 @@ export const configSchema = z
         ctx.addIssue({ code: "custom", path: at(p.mdn.request === "signed" ? "mdn" : "inbound", p.mdn.request === "signed" ? "request" : "requireSigned"), message: "verifying the partner's signatures needs certificate or signatureCertificates" });
       }
       if (p.mdn.destination === "file" && !p.mdn.file) ctx.addIssue({ code: "custom", path: at("mdn", "file"), message: 'required when mdn.destination is "file"' });
+      if ((p.mdn.destination === "email" || p.mdn.destination === "url") && p.mdn.mode !== "async" && p.mdn.request !== "none") {
+        ctx.addIssue({ code: "custom", path: at("mdn", "mode"), message: `mdn.destination "${p.mdn.destination}" means the MDN comes asynchronously: set mdn.mode to "async"` });
+      }
       if (p.mdn.destination === "email" && !p.mdn.email) ctx.addIssue({ code: "custom", path: at("mdn", "email"), message: 'required when mdn.destination is "email"' });
       if (p.mdn.request !== "none" && p.mdn.mode === "async" && !p.mdn.url && !p.mdn.email && !c.station.asyncMdnUrl) {
         ctx.addIssue({ code: "custom", path: at("mdn", "url"), message: "an async MDN needs mdn.url, mdn.email or station.asyncMdnUrl" });

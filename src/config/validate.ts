@@ -68,6 +68,8 @@ function problemOf(issue: Issue): ConfigProblem {
   if (issue.code === "unrecognized_keys") {
     return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")} (check the spelling; see as2rc.schema.json)` };
   }
+  // Cross-field rules: the message says what is wrong; the input is the whole object.
+  if (issue.code === "custom") return { path, message: issue.message };
   if (issue.code === "invalid_type" && input === undefined) return { path, message: `is required (${issue.expected})` };
   // A bad record key (a partner name): the reason is in the nested issue.
   if (issue.code === "invalid_key") return { path, message: `${found}${issue.issues.map((i) => i.message).join("; ")}` };
@@ -77,6 +79,11 @@ function problemOf(issue: Issue): ConfigProblem {
     return { path, message, allowed };
   }
   return { path, message: `${found}${issue.message.replace(/^Invalid input: /, "")}` };
+}
+
+/** Schema issues as problems, sorted by path. */
+export function problemsOf(issues: readonly Issue[]): ConfigProblem[] {
+  return issues.map((i) => problemOf(i)).sort((a, b) => a.path.localeCompare(b.path));
 }
 
 export interface ValidationResult {

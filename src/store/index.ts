@@ -1,2 +1,3 @@
 export * from "./records.js";
 export * from "./job-store.js";
+export * from "./message-index.js";

@@ -19,6 +19,8 @@ export interface FileEntry {
   status: JobState;
   statusCode: number;
   as2MessageId?: string;
+  /** Why this file failed (or was interrupted). */
+  error?: { code: string; message: string };
 }
 
 export interface MdnMessage {
@@ -65,6 +67,38 @@ export interface ReceiveDetails {
   micAlgorithm?: string;
 }
 
+/** Verdicts of the MDN checks (architecture.md §3.5), as the job log keeps them. */
+export type MdnChecks = Record<"signature" | "signerCertificate" | "originalMessageId" | "disposition" | "mic", { verdict: "pass" | "fail" | "warn" | "skip"; detail: string }>;
+
+/**
+ * What the sender keeps of each message besides the contract's entity: the MIC it computed (for
+ * non-repudiation and for checking an async MDN, RFC 4130 §7.3.1), where it went, and what to do
+ * with the source once the transfer is confirmed.
+ */
+export interface SendDetail {
+  as2MessageId: string;
+  /** The source file (absolute path). */
+  file: string;
+  contentType: string;
+  url: string;
+  mic: string;
+  micAlgorithm: string;
+  bodyBytes: number;
+  attempts: number;
+  httpStatus?: number;
+  mdnRequest: "none" | "signed" | "unsigned";
+  mdnMode: "sync" | "async";
+  mdnDestination: "joblog" | "file" | "email" | "url" | "discard";
+  /** Where a file destination wrote the MDN. */
+  mdnFile?: string;
+  mdnChecks?: MdnChecks;
+  /** After a confirmed transfer: delete the source, or move it to this folder. */
+  onConfirmed?: { delete: true } | { archiveDir: string };
+  /** Where the source went after confirmation. */
+  archivedTo?: string;
+  sourceDeleted?: boolean;
+}
+
 export interface JobRecord {
   runId: string;
   type: JobType;
@@ -86,4 +120,21 @@ export interface JobRecord {
   /** Non-fatal problems (a notification that failed, an expired certificate ...). */
   warnings?: string[];
   receiveDetails?: ReceiveDetails;
+  sendDetails?: SendDetail[];
+  /** --rerun / --restart: the job this one repeats. */
+  rerunOf?: string;
+  restartOf?: string;
+}
+
+/**
+ * The job's state from its files (contract §5): every file confirmed -> SUCCESS; the rest only
+ * waiting for an async MDN -> AWAITING_MDN; some failed -> PARTIAL, all failed -> FAILED.
+ */
+export function jobStateOf(files: readonly FileEntry[]): JobState {
+  if (files.some((f) => f.status === "INTERRUPTED")) return "INTERRUPTED";
+  if (files.some((f) => f.status === "ONGOING" || f.status === "NOT_STARTED")) return "ONGOING";
+  const failed = files.filter((f) => f.status === "FAILED").length;
+  const awaiting = files.filter((f) => f.status === "AWAITING_MDN").length;
+  if (failed === 0) return awaiting ? "AWAITING_MDN" : "SUCCESS";
+  return failed === files.length ? "FAILED" : "PARTIAL";
 }

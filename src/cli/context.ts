@@ -1,0 +1,40 @@
+/**
+ * What every command starts from: the global options (contract §2), the loaded configuration
+ * (with --data-dir applied) and the stderr renderer.
+ */
+import { resolve } from "node:path";
+import { loadConfig } from "../config/load.js";
+import type { As2Config } from "../config/schema.js";
+import { Output, colorWanted } from "./output.js";
+
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, PARTIAL: 3, TIMEOUT: 4, SIGINT: 130, SIGTERM: 143 } as const;
+
+export interface GlobalOptions {
+  config?: string;
+  dataDir?: string;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  color?: boolean;
+}
+
+/** A bad flag or combination: exit 2, nothing was done. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export interface Context {
+  config: As2Config;
+  configPath: string;
+  output: Output;
+}
+
+export function outputFor(g: GlobalOptions): Output {
+  return new Output({ quiet: !!g.quiet, verbose: !!g.verbose, color: colorWanted(g.color === false, process.env, !!process.stderr.isTTY) });
+}
+
+export async function loadContext(g: GlobalOptions): Promise<Context> {
+  const { config, filepath } = await loadConfig({ configPath: g.config, env: process.env });
+  if (g.dataDir) config.dataDir = resolve(g.dataDir);
+  return { config, configPath: filepath, output: outputFor(g) };
+}

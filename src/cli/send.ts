@@ -1,0 +1,230 @@
+/**
+ * `as2 send` (contract §2): parse the flags, resolve files and profile, run the send job, render.
+ * Exit codes (contract §3): 0 all confirmed (or accepted, async), 1 failed, 2 usage/config,
+ * 3 partial, 130/143 interrupted.
+ */
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
+import { Headers, ascii, buildMessage, chain, formatHeaderBlock } from "../core/index.js";
+import type { PostSpec } from "../transport/index.js";
+import { loadKeyMaterial } from "../config/load.js";
+import { JobStore, newRunId, type JobRecord } from "../store/index.js";
+import { applyOverrides, buildOptionsFor, postSpecFor, type MessageOptions, type SendOverrides } from "../jobs/send-profile.js";
+import { checkReadable, contentTypeFor, filesInDir } from "../jobs/source-files.js";
+import { runSendJob, waitForMdns, type SendFile } from "../jobs/send-job.js";
+import { Output, formatBytes } from "./output.js";
+import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
+
+export interface SendFlags extends SendOverrides {
+  partner?: string;
+  dir?: string;
+  pattern?: string;
+  deleteSource?: boolean;
+  archiveDir?: string;
+  compress?: string | false;
+  waitMdn?: string;
+  rerun?: string;
+  restart?: string;
+  dryRun?: boolean;
+  out?: string;
+}
+
+function seconds(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} takes a number of seconds greater than 0, not "${v}"`);
+  return n;
+}
+
+async function selectFiles(args: string[], flags: SendFlags, cwd: string): Promise<SendFile[]> {
+  const files: SendFile[] = args.map((f) => ({ path: resolve(cwd, f) }));
+  if (flags.pattern !== undefined && flags.dir === undefined) throw new UsageError("--pattern needs --dir");
+  if (flags.dir !== undefined) files.push(...(await filesInDir(resolve(cwd, flags.dir), flags.pattern ?? "*")).map((path) => ({ path })));
+  return files;
+}
+
+async function fromEarlierJob(store: JobStore, flags: SendFlags): Promise<{ record: JobRecord; files: SendFile[] }> {
+  const runId = (flags.rerun ?? flags.restart)!;
+  const flag = flags.rerun ? "--rerun" : "--restart";
+  let record: JobRecord | undefined;
+  try {
+    record = await store.load(runId);
+  } catch (e) {
+    throw new UsageError(`${flag} ${runId}: ${(e as Error).message}`);
+  }
+  if (!record) throw new UsageError(`${flag} ${runId}: no such job in ${store.dir}`);
+  if (record.type !== "AS2 Send") throw new UsageError(`${flag} ${runId}: that job is an ${record.type}, not a send`);
+  if (flags.partner && flags.partner !== record.partner) throw new UsageError(`${flag} ${runId}: that job sent to ${record.partner}, not ${flags.partner}`);
+  const files = flags.rerun
+    ? record.files.map((f) => ({ path: f.name }))
+    // Restart: only what did not succeed, under its original Message-ID (contract §2).
+    : record.files.filter((f) => f.status !== "SUCCESS").map((f) => ({ path: f.name, messageId: f.as2MessageId }));
+  return { record, files };
+}
+
+const COMPRESSION_ORDERS = ["before-signing", "after-signing"];
+
+/**
+ * --compress takes an optional order; commander would take a file name after it for the order,
+ * so anything that is not an order goes back to the files.
+ */
+function compressFlag(v: string | boolean | undefined, args: string[]): string | false | undefined {
+  if (v === undefined || v === false) return v;
+  if (v === true) return "before-signing";
+  if (COMPRESSION_ORDERS.includes(v) || !existsSync(v)) return v; // a misspelt order gets the schema's message
+  args.unshift(v);
+  return "before-signing";
+}
+
+export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOptions): Promise<number> {
+  const ctx = await loadContext(g);
+  const out = ctx.output;
+  const store = new JobStore(ctx.config.dataDir);
+  const compress = compressFlag(flags.compress, args);
+  if ((flags.rerun || flags.restart) && args.length + (flags.dir ? 1 : 0) > 0) throw new UsageError("--rerun/--restart send the files of the earlier job; do not name files as well");
+  if (flags.rerun && flags.restart) throw new UsageError("use --rerun or --restart, not both");
+  if (flags.out && !flags.dryRun) throw new UsageError("--out goes with --dry-run");
+  if (flags.deleteSource && flags.archiveDir) throw new UsageError("use --delete-source or --archive-dir, not both");
+
+  let files: SendFile[];
+  let partnerName = flags.partner;
+  let earlier: JobRecord | undefined;
+  if (flags.rerun || flags.restart) {
+    const e = await fromEarlierJob(store, flags);
+    earlier = e.record;
+    files = e.files;
+    partnerName ??= e.record.partner;
+    if (!files.length) {
+      out.log(`nothing to restart: every file of ${e.record.runId} succeeded`);
+      if (g.json) process.stdout.write(`${JSON.stringify({ restartOf: e.record.runId, files: [] }, null, 2)}\n`);
+      return EXIT.OK;
+    }
+  } else {
+    files = await selectFiles(args, flags, process.cwd());
+    if (!files.length) throw new UsageError(flags.dir ? `no file in ${flags.dir} matches ${flags.pattern ?? "*"}` : "name the files to send, or --dir and --pattern");
+  }
+  if (!partnerName) throw new UsageError("--partner is required");
+  const unreadable = await checkReadable(files.map((f) => f.path));
+  if (unreadable.length) throw new UsageError(`cannot send:\n  ${unreadable.join("\n  ")}`);
+
+  const partner = applyOverrides(ctx.config, partnerName, {
+    sign: flags.sign, encrypt: flags.encrypt, compress, mdn: flags.mdn, mdnMode: flags.mdnMode,
+    micAlg: flags.micAlg, subject: flags.subject, contentType: flags.contentType,
+  });
+  const waitMdn = seconds(flags.waitMdn, "--wait-mdn");
+  if (waitMdn !== undefined && partner.mdn.request !== "none" && partner.mdn.destination === "email") {
+    throw new UsageError("--wait-mdn: this partner's MDNs go to an email address (mdn.destination \"email\"), which as2 cannot watch");
+  }
+  if (waitMdn !== undefined && (partner.mdn.request === "none" || partner.mdn.mode === "sync")) out.warn(`--wait-mdn has no effect: ${partner.mdn.request === "none" ? "no MDN is requested" : "the MDN comes synchronously, in the HTTP response"}`);
+  const keys = loadKeyMaterial(ctx.config, new Date(), [partnerName]);
+  for (const w of keys.warnings) out.warn(w);
+  const runId = newRunId(new Date());
+
+  if (flags.dryRun) return dryRun(files, flags, ctx.config.dataDir, runId, g, out, buildOptionsFor(ctx.config, partnerName, partner, keys), postSpecFor(partnerName, partner), partner.contentType);
+
+  const controller = new AbortController();
+  const signals: Array<[NodeJS.Signals, () => void]> = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, () => {
+    if (controller.signal.aborted) process.exit(sig === "SIGINT" ? EXIT.SIGINT : EXIT.SIGTERM); // a second signal: stop now
+    out.warn(`${sig}: abandoning the current file and recording the job as INTERRUPTED (send ${sig} again to quit at once)`);
+    controller.abort(sig);
+  }]);
+  for (const [sig, fn] of signals) process.on(sig, fn);
+  let record: JobRecord;
+  try {
+    const deleteSource = flags.deleteSource ?? partner.deleteSourceFiles;
+    ({ record } = await runSendJob({
+      config: ctx.config, partnerName, partner, keys, files,
+      deleteSource: !!deleteSource && !flags.archiveDir,
+      archiveDir: flags.archiveDir ? resolve(flags.archiveDir) : undefined,
+      runId,
+      rerunOf: flags.rerun ? earlier?.runId : undefined,
+      restartOf: flags.restart ? earlier?.runId : undefined,
+      signal: controller.signal,
+      events: {
+        fileStarted: (_i, file, size) => { out.spin(`${basename(file)} (${formatBytes(size)})`); },
+        progress: (_i, phase, n, total) => out.progress(`${phase === "build" ? "preparing" : "sending"} ${basename(files[_i]!.path)}`, n, total),
+        attempt: (_i, n, prev) => { if (n > 1) out.warn(`${basename(files[_i]!.path)}: attempt ${n} after: ${prev?.message ?? "?"}`); },
+        fileFinished: (_i, entry, error) => out.done(entry.status === "SUCCESS" ? true : entry.status === "AWAITING_MDN" ? "pending" : false, `${basename(entry.name)} ${entry.status}${error ? `: ${error.message}` : ""}`),
+        warning: (w) => out.warn(w),
+      },
+    }));
+    if (waitMdn !== undefined && record.state === "AWAITING_MDN") {
+      out.spin(`waiting up to ${waitMdn} s for the MDN${record.files.length > 1 ? "s" : ""}`);
+      const waited = await waitForMdns(ctx.config.dataDir, runId, waitMdn, controller.signal);
+      out.stop();
+      record = waited.record;
+      if (waited.timedOut) {
+        out.warn(`no MDN within ${waitMdn} s for ${record.files.filter((f) => f.status === "AWAITING_MDN").length} file(s); the job stays AWAITING_MDN (as2 status ${runId})`);
+        printResult(record, g);
+        return EXIT.FAILED;
+      }
+    }
+  } finally {
+    out.stop();
+    for (const [sig, fn] of signals) process.off(sig, fn);
+  }
+  printResult(record, g);
+  switch (record.state) {
+    case "SUCCESS":
+    case "AWAITING_MDN":
+      return EXIT.OK;
+    case "PARTIAL":
+      return EXIT.PARTIAL;
+    case "INTERRUPTED":
+      return controller.signal.reason === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT;
+    default:
+      return EXIT.FAILED;
+  }
+}
+
+function printResult(record: JobRecord, g: GlobalOptions): void {
+  if (g.json) {
+    process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+    return;
+  }
+  const lines = [`${record.runId}  ${record.state}  ${record.files.length} file${record.files.length === 1 ? "" : "s"} to ${record.partner} (${record.receiverId})`];
+  for (const f of record.files) {
+    const m = record.messages.find((x) => x.as2MessageId === f.as2MessageId);
+    const mdn = m?.mdnMessage?.disposition ?? m?.mdnStatus ?? "";
+    lines.push(`  ${f.status.padEnd(12)} ${basename(f.name)}  ${f.as2MessageId ?? "-"}  ${f.error ? `${f.error.code}: ${f.error.message}` : mdn}`);
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+/**
+ * --dry-run: the exact bytes that would be posted - request line, HTTP headers, blank line, body -
+ * with nothing sent. Only the Authorization header is left out (secrets never go to files we
+ * write for inspection).
+ */
+async function dryRun(files: SendFile[], flags: SendFlags, dataDir: string, runId: string, g: GlobalOptions, out: Output, options: MessageOptions, spec: PostSpec, profileType: string | undefined): Promise<number> {
+  const outArg = flags.out ? resolve(flags.out) : undefined;
+  const asDir = !outArg || files.length > 1 || (await stat(outArg).then((s) => s.isDirectory(), () => false));
+  const dir = outArg && asDir ? outArg : outArg ? dirname(outArg) : join(dataDir, "dry-run", runId);
+  await mkdir(dir, { recursive: true });
+  const url = new URL(spec.url);
+  const results = [];
+  for (const f of files) {
+    const built = buildMessage({ ...options, payload: createReadStream(f.path), contentType: profileType ?? await contentTypeFor(f.path), filename: basename(f.path), messageId: f.messageId });
+    const target = outArg && !asDir ? outArg : join(dir, `${basename(f.path)}.as2`);
+    const bodyFile = `${target}.body.tmp`;
+    try {
+      await pipeline(Readable.from(built.body), createWriteStream(bodyFile, { mode: 0o600 }));
+      const { mic, bodyBytes } = await built.done;
+      const head = new Headers([{ name: "Host", value: url.host }, ...built.headers.list]);
+      if (spec.userAgent) head.set("User-Agent", spec.userAgent);
+      if (spec.chunked) head.set("Transfer-Encoding", "chunked");
+      else head.set("Content-Length", String(bodyBytes));
+      await pipeline(Readable.from(chain(ascii(`POST ${url.pathname}${url.search} HTTP/1.1\r\n${formatHeaderBlock(head)}\r\n`), createReadStream(bodyFile))), createWriteStream(target, { mode: 0o600 }));
+      results.push({ file: f.path, out: target, as2MessageId: built.messageId, bodyBytes, mic: mic.base64, micAlgorithm: mic.algorithm });
+      out.log(`${basename(f.path)} -> ${target} (${formatBytes(bodyBytes)} body, ${built.messageId})`);
+    } finally {
+      await rm(bodyFile, { force: true });
+    }
+  }
+  if (g.json) process.stdout.write(`${JSON.stringify({ dryRun: true, runId, url: spec.url, messages: results }, null, 2)}\n`);
+  else process.stdout.write(`${results.map((r) => r.out).join("\n")}\n`);
+  return EXIT.OK;
+}

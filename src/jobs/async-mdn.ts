@@ -1,0 +1,61 @@
+/**
+ * An async MDN for a message this station sent (RFC 4130 §7.3): found by its
+ * Original-Message-ID, verified against the MIC recorded at send time, and recorded in the send
+ * job (mdnStatus Received, the file's and the job's final state). The receive server calls this;
+ * `as2 send --wait-mdn` watches the job record for the result.
+ */
+import type { Buffer } from "node:buffer";
+import { As2Error, ErrorCodes, parseMdn, type Headers } from "../core/index.js";
+import type { As2Config } from "../config/schema.js";
+import type { KeyMaterial } from "../config/load.js";
+import { JobStore, SentMessageIndex, type JobRecord } from "../store/index.js";
+import { judgeMdn, rawMdnOf, type Outcome } from "./receipts.js";
+import { applyOutcome, notifyEnd, notifySpecFor, settleJob } from "./send-job.js";
+
+export interface AsyncMdnResult {
+  runId: string;
+  messageId: string;
+  outcome: Outcome;
+  record: JobRecord;
+}
+
+/** How long to wait for the sender to record its MIC when the MDN overtakes the POST's answer. */
+const MIC_WAIT_MS = 10_000;
+
+/**
+ * Records an async MDN. Returns undefined when the Original-Message-ID is not one we sent; throws
+ * AS2_ERR_MALFORMED_MDN when the body is not an MDN.
+ */
+export async function recordAsyncMdn(o: { config: As2Config; keys: KeyMaterial; headers: Headers; body: Buffer; now?: () => Date }): Promise<AsyncMdnResult | undefined> {
+  const now = o.now ?? (() => new Date());
+  const mdn = parseMdn(o.headers, o.body);
+  if (!mdn.originalMessageId) throw new As2Error(ErrorCodes.MALFORMED_MDN, "the MDN has no Original-Message-ID");
+  const runId = await new SentMessageIndex(o.config.dataDir).runIdOf(mdn.originalMessageId);
+  if (!runId) return undefined;
+  const store = new JobStore(o.config.dataDir);
+  const raw = rawMdnOf(o.headers, o.body);
+  const deadline = Date.now() + MIC_WAIT_MS;
+  for (;;) {
+    const current = await store.load(runId);
+    const detail = current?.sendDetails?.find((d) => d.as2MessageId === mdn.originalMessageId || d.as2MessageId.replace(/^<|>$/g, "") === mdn.originalMessageId!.replace(/^<|>$/g, ""));
+    if (!current || !detail) return undefined;
+    if (!detail.mic && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    const partner = o.config.partners[current.partner];
+    if (!partner) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `job ${runId} was sent to partner "${current.partner}", which is no longer configured`);
+    const outcome = judgeMdn(mdn, raw, { detail, partnerCertificates: o.keys.partners[current.partner]?.signatureCertificates ?? [], now: now() });
+    const record = await store.update(runId, async (r) => {
+      const entry = r.files.find((f) => f.as2MessageId === detail.as2MessageId);
+      // A second copy of the same MDN (a partner's retry) changes nothing.
+      if (!entry || (entry.status !== "AWAITING_MDN" && entry.status !== "ONGOING")) return;
+      await applyOutcome(r, detail.as2MessageId, outcome, partner, now());
+      if (r.state !== "INTERRUPTED") settleJob(r, now());
+    });
+    // The send job already reported Completed when the partner accepted the message; only a
+    // failure discovered now is news (contract §6).
+    if (record.state === "FAILED" || record.state === "PARTIAL") await notifyEnd(store, notifySpecFor(o.config, partner), record);
+    return { runId, messageId: detail.as2MessageId, outcome, record };
+  }
+}

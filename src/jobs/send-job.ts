@@ -1,0 +1,330 @@
+/**
+ * A send job (contract §2, §5): each file becomes one AS2 message, built as a stream, spooled to
+ * a temp file when the exact length or an identical resend is needed, posted, and judged by its
+ * HTTP answer and MDN. The job record is updated after every step, under the store's lock, so a
+ * receive server recording an async MDN at the same time loses nothing.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { hostname, userInfo } from "node:os";
+import { basename, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
+import { As2Error, ErrorCodes, buildMessage, isAs2Error, tap, type Certificate } from "../core/index.js";
+import type { As2Config, PartnerConfig } from "../config/schema.js";
+import type { KeyMaterial } from "../config/load.js";
+import { JobStore, SentMessageIndex, jobStateOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
+import { postMessage, type PostSpec, type RequestBody } from "../transport/index.js";
+import { buildOptionsFor, postSpecFor } from "./send-profile.js";
+import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
+import { fileEntryStatus, judgeResponse, writeMdnFile, type Outcome } from "./receipts.js";
+import { notify, type NotifySpec } from "./notify.js";
+
+export interface SendEvents {
+  fileStarted?(index: number, file: string, size: number): void;
+  /** "build": source bytes read into the message; "send": message bytes posted. */
+  progress?(index: number, phase: "build" | "send", bytes: number, total: number): void;
+  attempt?(index: number, attempt: number, previousError?: Error): void;
+  fileFinished?(index: number, entry: FileEntry, error?: { code: string; message: string }): void;
+  warning?(text: string): void;
+}
+
+export interface SendFile {
+  path: string;
+  /** --restart: resend under the original Message-ID (RFC 6017 duplicate detection). */
+  messageId?: string;
+}
+
+export interface SendJobOptions {
+  config: As2Config;
+  partnerName: string;
+  /** The profile with this run's flags applied. */
+  partner: PartnerConfig;
+  keys: KeyMaterial;
+  files: SendFile[];
+  deleteSource: boolean;
+  archiveDir?: string;
+  runId: string;
+  rerunOf?: string;
+  restartOf?: string;
+  signal: AbortSignal;
+  events?: SendEvents;
+  now?: () => Date;
+}
+
+/** Above this size the MIC is computed on a worker thread, in parallel with the encryption. */
+const WORKER_HASH_BYTES = 16 * 1024 * 1024;
+
+export function notifySpecFor(config: As2Config, partner: PartnerConfig): NotifySpec | undefined {
+  return partner.notify ?? config.notify;
+}
+
+function errorOf(e: unknown): { code: string; message: string } {
+  if (isAs2Error(e)) return { code: e.code, message: e.suggestion ? `${e.message} (${e.suggestion})` : e.message };
+  const err = e as NodeJS.ErrnoException;
+  return { code: err.code ? `AS2_ERR_IO_${err.code}` : "AS2_ERR_INTERNAL", message: err.message };
+}
+
+/** Only a direct stream can be sent chunked without a spool: it cannot be resent byte for byte. */
+function needsSpool(spec: PostSpec): boolean {
+  return !spec.chunked || spec.retries > 0 || spec.followRedirects;
+}
+
+export function newSendRecord(o: Pick<SendJobOptions, "config" | "partnerName" | "partner" | "files" | "runId" | "rerunOf" | "restartOf">, sizes: number[], now: Date): JobRecord {
+  return {
+    runId: o.runId,
+    type: "AS2 Send",
+    command: "transfer",
+    partner: o.partnerName,
+    senderId: o.config.station.as2Id,
+    receiverId: o.partner.as2Id,
+    startedBy: safeUser(),
+    host: hostname(),
+    pid: process.pid,
+    startTime: now.toISOString(),
+    state: "ONGOING",
+    statusCode: 2,
+    files: o.files.map((f, i) => ({ name: f.path, size: sizes[i] ?? 0, status: "NOT_STARTED", statusCode: 1, ...(f.messageId ? { as2MessageId: f.messageId } : {}) })),
+    messages: [],
+    sendDetails: [],
+    ...(o.rerunOf ? { rerunOf: o.rerunOf } : {}),
+    ...(o.restartOf ? { restartOf: o.restartOf } : {}),
+  };
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? "?"}`;
+  }
+}
+
+/** Confirmed: the source may go (contract §2: only now, never for a failed or unconfirmed file). */
+export async function disposeSource(detail: SendDetail): Promise<string | undefined> {
+  if (!detail.onConfirmed) return undefined;
+  try {
+    if ("delete" in detail.onConfirmed) {
+      await deleteSource(detail.file);
+      detail.sourceDeleted = true;
+    } else {
+      detail.archivedTo = await archiveSource(detail.file, detail.onConfirmed.archiveDir);
+    }
+    return undefined;
+  } catch (e) {
+    return `could not ${"delete" in detail.onConfirmed ? "delete" : "archive"} ${detail.file}: ${(e as Error).message}`;
+  }
+}
+
+/** Applies an outcome to the record: file entry, message entity, MDN file destination, source. */
+export async function applyOutcome(record: JobRecord, messageId: string, outcome: Outcome, partner: PartnerConfig, now: Date): Promise<void> {
+  const detail = record.sendDetails?.find((d) => d.as2MessageId === messageId);
+  const entry = record.files.find((f) => f.as2MessageId === messageId);
+  const message = record.messages.find((m) => m.as2MessageId === messageId);
+  if (!detail || !entry || !message) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `job ${record.runId} has no message ${messageId}`);
+  const warnings = [...outcome.warnings];
+  let status = outcome.status;
+  let error = outcome.error;
+  if (outcome.rawMdn && detail.mdnDestination === "file" && partner.mdn.file) {
+    try {
+      detail.mdnFile = await writeMdnFile(partner.mdn.file, outcome.rawMdn, partner.mdn.whenExists);
+      if (!detail.mdnFile) warnings.push(`MDN not written: ${partner.mdn.file} exists (mdn.whenExists is "skip")`);
+    } catch (e) {
+      status = "FAILED";
+      error = errorOf(e);
+    }
+  }
+  message.deliveryStatus = outcome.deliveryStatus;
+  message.mdnStatus = outcome.mdnStatus;
+  if (outcome.mdnMessage) message.mdnMessage = { ...outcome.mdnMessage, persistedTimestamp: now.getTime() };
+  if (outcome.mdnChecks) detail.mdnChecks = outcome.mdnChecks;
+  fileEntryStatus(entry, status);
+  if (status === "SUCCESS") {
+    const w = await disposeSource(detail);
+    if (w) warnings.push(w);
+  }
+  if (error) {
+    entry.error = error;
+  }
+  if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings.map((w) => `${basename(detail.file)}: ${w}`)];
+}
+
+/** Sets the job's state from its files, and the job error when it did not succeed. */
+export function settleJob(record: JobRecord, now: Date): void {
+  record.state = jobStateOf(record.files);
+  if (record.state !== "ONGOING" && record.state !== "AWAITING_MDN") {
+    record.endTime = now.toISOString();
+    record.durationMs = now.getTime() - Date.parse(record.startTime);
+  }
+  const failed = record.files.filter((f) => f.status === "FAILED");
+  if (record.state === "FAILED" || record.state === "PARTIAL") {
+    const first = failed[0]?.error ?? { code: "AS2_ERR_FAILED", message: "failed" };
+    record.error = failed.length === 1 ? first : { code: first.code, message: `${failed.length} of ${record.files.length} files failed; first: ${basename(failed[0]!.name)}: ${first.message}` };
+  } else if (record.state !== "INTERRUPTED") {
+    delete record.error;
+  }
+}
+
+export interface SendJobResult {
+  record: JobRecord;
+}
+
+export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
+  const now = o.now ?? (() => new Date());
+  const store = new JobStore(o.config.dataDir);
+  const index = new SentMessageIndex(o.config.dataDir);
+  const spec = postSpecFor(o.partnerName, o.partner);
+  const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys);
+  const partnerCerts: Certificate[] = o.keys.partners[o.partnerName]?.signatureCertificates ?? [];
+  const notifySpec = notifySpecFor(o.config, o.partner);
+  const spoolDir = join(o.config.dataDir, "spool");
+  const sizes = await Promise.all(o.files.map((f) => stat(f.path).then((s) => s.size, () => 0)));
+  const record = newSendRecord(o, sizes, now());
+  await store.save(record);
+
+  const warnings: string[] = [];
+  const warn = (w: string | undefined) => {
+    if (!w) return;
+    warnings.push(w);
+    o.events?.warning?.(w);
+  };
+  warn(await notify(notifySpec, o.runId, "Started", `sending ${o.files.length} file${o.files.length === 1 ? "" : "s"} to ${o.partnerName} (${o.partner.as2Id})`));
+
+  for (const [i, file] of o.files.entries()) {
+    if (o.signal.aborted) break;
+    o.events?.fileStarted?.(i, file.path, sizes[i] ?? 0);
+    await store.update(o.runId, (r) => fileEntryStatus(r.files[i]!, "ONGOING"));
+    const spool = join(spoolDir, `${o.runId}.${i}.body`);
+    let messageId: string | undefined;
+    try {
+      const contentType = o.partner.contentType ?? await contentTypeFor(file.path);
+      const size = sizes[i] ?? 0;
+      const built = buildMessage({
+        ...baseOptions,
+        payload: tap(createReadStream(file.path, { highWaterMark: 256 * 1024 }), counter((n) => o.events?.progress?.(i, "build", n, size))),
+        contentType,
+        filename: basename(file.path),
+        messageId: file.messageId,
+        hashing: size >= WORKER_HASH_BYTES ? "worker" : "inline",
+      });
+      messageId = built.messageId;
+      for (const w of built.warnings) warn(w);
+      const detail: SendDetail = {
+        as2MessageId: built.messageId, file: file.path, contentType, url: spec.url, mic: "", micAlgorithm: "", bodyBytes: 0, attempts: 0,
+        mdnRequest: o.partner.mdn.request, mdnMode: o.partner.mdn.mode, mdnDestination: o.partner.mdn.destination,
+        ...(o.deleteSource ? { onConfirmed: { delete: true as const } } : o.archiveDir ? { onConfirmed: { archiveDir: o.archiveDir } } : {}),
+      };
+      const entity: As2MessageEntity = {
+        as2MessageId: built.messageId, persistedTimestamp: now().getTime(), compressed: built.compressed !== false, encrypted: built.encrypted, signed: built.signed,
+        ...(o.partner.subject !== undefined ? { subject: o.partner.subject } : {}),
+        receiverId: o.partner.as2Id, senderId: o.config.station.as2Id, deliveryStatus: "No Status",
+        mdnStatus: o.partner.mdn.request === "none" ? "Not Requested" : "Pending",
+        partnerType: o.partner.type === "test" ? "Test" : "Production",
+        attachments: [{ name: basename(file.path), size }],
+      };
+      await index.add(built.messageId, o.runId);
+      await store.update(o.runId, (r) => {
+        r.files[i]!.as2MessageId = built.messageId;
+        r.messages = r.messages.filter((m) => m.as2MessageId !== built.messageId).concat(entity);
+        r.sendDetails = (r.sendDetails ?? []).filter((d) => d.as2MessageId !== built.messageId).concat(detail);
+      });
+
+      // The MIC is recorded as soon as the body is complete: an async MDN may come back before
+      // the POST's own response does, and is checked against it (RFC 4130 §7.3.1).
+      const micRecorded = built.done.then(async ({ mic, bodyBytes }) => {
+        Object.assign(detail, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes });
+        await store.update(o.runId, (r) => { Object.assign(r.sendDetails!.find((x) => x.as2MessageId === built.messageId)!, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes }); });
+      });
+      micRecorded.catch(() => undefined);
+      const headers = built.headers.toObject();
+      let body: RequestBody;
+      if (needsSpool(spec)) {
+        await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+        await pipeline(Readable.from(built.body), createWriteStream(spool, { mode: 0o600 }), { signal: o.signal });
+        await micRecorded;
+        body = { length: (await stat(spool)).size, open: () => createReadStream(spool, { highWaterMark: 256 * 1024 }) };
+      } else {
+        body = { open: () => built.body };
+      }
+      const total = body.length ?? 0;
+      const res = await postMessage(headers, body, spec, {
+        onAttempt: (n, _url, prev) => o.events?.attempt?.(i, n, prev),
+        onProgress: (n) => o.events?.progress?.(i, "send", n, total),
+      }, o.signal);
+      await micRecorded;
+      detail.attempts = res.attempts;
+      detail.httpStatus = res.status;
+      const outcome = judgeResponse(res, { detail, partnerCertificates: partnerCerts, now: now() });
+      const updated = await store.update(o.runId, async (r) => {
+        const d = r.sendDetails!.find((x) => x.as2MessageId === built.messageId)!;
+        Object.assign(d, { attempts: res.attempts, httpStatus: res.status });
+        const m = r.messages.find((x) => x.as2MessageId === built.messageId)!;
+        m.transportStatusReceived = res.status;
+        // An async MDN may have been recorded already by the receive server: keep it.
+        if (r.files[i]!.status !== "ONGOING") return;
+        await applyOutcome(r, built.messageId, outcome, o.partner, now());
+      });
+      const entry = updated.files[i]!;
+      o.events?.fileFinished?.(i, entry, entry.error);
+    } catch (e) {
+      const interrupted = o.signal.aborted;
+      const error = interrupted ? { code: ErrorCodes.ABORTED, message: `interrupted by ${String(o.signal.reason ?? "a signal")}` } : errorOf(e);
+      const updated = await store.update(o.runId, (r) => {
+        const entry = r.files[i]!;
+        fileEntryStatus(entry, interrupted ? "INTERRUPTED" : "FAILED");
+        entry.error = error;
+        const m = messageId ? r.messages.find((x) => x.as2MessageId === messageId) : undefined;
+        if (m && !interrupted) m.deliveryStatus = "Not Delivered";
+      });
+      o.events?.fileFinished?.(i, updated.files[i]!, error);
+    } finally {
+      await rm(spool, { force: true });
+    }
+  }
+
+  const final = await store.update(o.runId, (r) => {
+    if (o.signal.aborted) {
+      r.error = { code: ErrorCodes.ABORTED, message: `interrupted by ${String(o.signal.reason ?? "a signal")}` };
+      r.state = "INTERRUPTED";
+      const t = now();
+      r.endTime = t.toISOString();
+      r.durationMs = t.getTime() - Date.parse(r.startTime);
+    } else {
+      settleJob(r, now());
+    }
+    if (warnings.length) r.warnings = [...(r.warnings ?? []), ...warnings.filter((w) => !r.warnings?.includes(w))];
+  });
+  await notifyEnd(store, notifySpec, final);
+  return { record: (await store.load(o.runId)) ?? final };
+}
+
+/** Completed / Failed (an interruption is Failed with the reason); a failure to notify becomes a warning. */
+export async function notifyEnd(store: JobStore, spec: NotifySpec | undefined, record: JobRecord): Promise<void> {
+  if (!spec || record.state === "ONGOING") return;
+  const ok = record.state === "SUCCESS" || record.state === "AWAITING_MDN";
+  const message = ok
+    ? record.state === "AWAITING_MDN" ? `${record.files.length} file(s) accepted; waiting for the MDN` : `${record.files.length} file(s) sent and confirmed`
+    : `${record.state}: ${record.error?.message ?? "failed"}`;
+  const w = await notify(spec, record.runId, ok ? "Completed" : "Failed", message);
+  if (w) await store.update(record.runId, (r) => { r.warnings = [...(r.warnings ?? []), w]; });
+}
+
+function counter(report: (n: number) => void): (c: Uint8Array) => void {
+  let n = 0;
+  return (c) => report((n += c.byteLength));
+}
+
+/**
+ * --wait-mdn: waits until the receive server (same data directory) has recorded the MDN of every
+ * file still AWAITING_MDN. Returns the latest record and whether time ran out.
+ */
+export async function waitForMdns(dataDir: string, runId: string, seconds: number, signal: AbortSignal): Promise<{ record: JobRecord; timedOut: boolean }> {
+  const store = new JobStore(dataDir);
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const record = (await store.load(runId))!;
+    if (!record.files.some((f) => f.status === "AWAITING_MDN")) return { record, timedOut: false };
+    if (Date.now() >= deadline || signal.aborted) return { record, timedOut: true };
+    await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
+  }
+}

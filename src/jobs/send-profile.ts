@@ -1,0 +1,138 @@
+/**
+ * From a partner profile (plus this run's flags, contract §2) to what the core and the transport
+ * take: build options and the POST spec. Flags are validated by the same schema as the file, so
+ * a bad --sign names the flag and the allowed values.
+ */
+import { readFileSync } from "node:fs";
+import {
+  As2Error, ErrorCodes, type BuildMessageOptions, type ContentCipher, type DigestAlgorithm,
+} from "../core/index.js";
+import { configSchema, type As2Config, type PartnerConfig } from "../config/schema.js";
+import { ConfigError, problemsOf } from "../config/validate.js";
+import type { KeyMaterial } from "../config/load.js";
+import type { PostSpec } from "../transport/index.js";
+import { VERSION } from "../version.js";
+
+/** The per-run overrides of contract §2; undefined = keep the profile's value. */
+export interface SendOverrides {
+  sign?: string | false;
+  encrypt?: string | false;
+  compress?: string | false;
+  mdn?: string;
+  mdnMode?: string;
+  micAlg?: string;
+  subject?: string;
+  contentType?: string;
+}
+
+const FLAG_OF: Record<string, string> = {
+  sign: "--sign", encrypt: "--encrypt", compress: "--compress", "mdn.request": "--mdn", "mdn.mode": "--mdn-mode",
+  "mdn.micAlgorithm": "--mic-alg", subject: "--subject", contentType: "--content-type",
+};
+
+/** The partner profile with this run's flags applied, validated as a whole (cross-field rules too). */
+export function applyOverrides(config: As2Config, partnerName: string, o: SendOverrides): PartnerConfig {
+  const partner = config.partners[partnerName];
+  if (!partner) {
+    const known = Object.keys(config.partners);
+    throw new ConfigError("--partner", [{ path: "--partner", message: `no partner "${partnerName}" in the configuration; configured: ${known.length ? known.join(", ") : "(none)"}`, allowed: known }]);
+  }
+  const merged: Record<string, unknown> = { ...partner, mdn: { ...partner.mdn } };
+  const mdn = merged.mdn as Record<string, unknown>;
+  if (o.sign !== undefined) merged.sign = o.sign;
+  if (o.encrypt !== undefined) merged.encrypt = o.encrypt;
+  if (o.compress !== undefined) merged.compress = o.compress;
+  if (o.subject !== undefined) merged.subject = o.subject;
+  if (o.contentType !== undefined) merged.contentType = o.contentType;
+  if (o.mdn !== undefined) mdn.request = o.mdn;
+  if (o.mdnMode !== undefined) mdn.mode = o.mdnMode;
+  if (o.micAlg !== undefined) mdn.micAlgorithm = o.micAlg;
+  const result = configSchema.safeParse({ ...config, partners: { ...config.partners, [partnerName]: merged } }, { reportInput: true });
+  if (!result.success) {
+    const problems = problemsOf(result.error.issues).map((p) => {
+      const prefix = `partners.${partnerName}.`;
+      const key = p.path.startsWith(prefix) ? p.path.slice(prefix.length) : p.path;
+      return FLAG_OF[key] ? { ...p, path: `${FLAG_OF[key]} (${p.path})` } : p;
+    });
+    throw new ConfigError("the options of this run", problems);
+  }
+  return result.data.partners[partnerName]!;
+}
+
+/** Where the partner should send an async MDN (Receipt-Delivery-Option, RFC 4130 §7.3). */
+export function asyncReceiptUrl(config: As2Config, p: PartnerConfig): string | undefined {
+  if (p.mdn.request === "none" || p.mdn.mode !== "async") return undefined;
+  if (p.mdn.destination === "email") return `mailto:${p.mdn.email}`;
+  if (p.mdn.url) return p.mdn.url;
+  if (config.station.asyncMdnUrl) return config.station.asyncMdnUrl;
+  return p.mdn.email ? `mailto:${p.mdn.email}` : undefined;
+}
+
+export type MessageOptions = Omit<BuildMessageOptions, "payload" | "contentType" | "filename" | "messageId">;
+
+/** Build options for one partner: our key signs, the partner's certificate encrypts. */
+export function buildOptionsFor(config: As2Config, partnerName: string, p: PartnerConfig, keys: KeyMaterial): MessageOptions {
+  const material = keys.partners[partnerName];
+  const encCert = material?.encryptionCertificate;
+  if (p.encrypt !== false && !encCert) throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `partner ${partnerName}: encrypting needs the partner's certificate`);
+  const micAlgorithm = p.mdn.micAlgorithm as DigestAlgorithm;
+  return {
+    from: config.station.as2Id,
+    to: p.as2Id,
+    subject: p.subject,
+    sign: p.sign === false ? false : { digest: p.sign, key: keys.station.key, certificate: keys.station.certificate, scheme: p.signatureScheme },
+    encrypt: p.encrypt === false ? false : {
+      cipher: p.encrypt as ContentCipher,
+      recipients: [{ certificate: encCert!, keyEncryption: p.keyEncryption === "rsa-oaep" ? "rsa-oaep" : "rsa", oaepHash: p.oaepHash }],
+    },
+    compress: p.compress,
+    receipt: p.mdn.request === "none" ? false : {
+      // RFC 4130 §7.3: the value is not interpreted by AS2 receivers; an address or our AS2 ID.
+      notificationTo: config.station.email ?? config.station.as2Id,
+      signed: p.mdn.request === "signed",
+      micAlgorithms: [p.sign === false ? micAlgorithm : p.sign],
+      asyncUrl: asyncReceiptUrl(config, p),
+    },
+    micAlgorithm,
+    userAgent: p.userAgent ?? defaultUserAgent(),
+  };
+}
+
+export function defaultUserAgent(): string {
+  return `as2kit/${VERSION}`;
+}
+
+function readFiles(files: string[], path: string): Buffer[] {
+  return files.map((f, i) => {
+    try {
+      return readFileSync(f);
+    } catch (e) {
+      throw new ConfigError("the TLS settings", [{ path: `${path}[${i}]`, message: `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+    }
+  });
+}
+
+/** The transport spec for a partner: seconds become milliseconds, files are read now. */
+export function postSpecFor(partnerName: string, p: PartnerConfig): PostSpec {
+  const at = `partners.${partnerName}.tls`;
+  return {
+    url: p.url,
+    connectTimeoutMs: p.connectTimeout * 1000,
+    readTimeoutMs: p.readTimeout * 1000,
+    retries: p.retries,
+    retryIntervalMs: p.retryInterval * 1000,
+    followRedirects: p.followRedirects,
+    userAgent: p.userAgent ?? defaultUserAgent(),
+    chunked: p.chunked,
+    auth: p.username !== undefined ? { username: p.username, password: p.password ?? "" } : undefined,
+    tls: p.tls ? {
+      ca: readFiles(p.tls.ca, `${at}.ca`),
+      cert: p.tls.clientCertificate ? readFiles([p.tls.clientCertificate], `${at}.clientCertificate`)[0] : undefined,
+      key: p.tls.clientKey ? readFiles([p.tls.clientKey], `${at}.clientKey`)[0] : undefined,
+      passphrase: p.tls.clientKeyPassword,
+      minVersion: p.tls.minVersion,
+      rejectUnauthorized: p.tls.rejectUnauthorized,
+    } : undefined,
+    proxy: p.proxy,
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Which job sent a Message-ID: an async MDN names only the Original-Message-ID (RFC 3798 §3.2.5),
+ * and the receive server must find the send job to update without reading every job record.
+ * One small file per message under <dataDir>/index/sent/, named by a hash of the normalised ID.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { normalizeMessageId } from "../core/index.js";
+
+export class SentMessageIndex {
+  private readonly dir: string;
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, "index", "sent");
+  }
+
+  private file(messageId: string): string {
+    return join(this.dir, createHash("sha256").update(normalizeMessageId(messageId)).digest("hex"));
+  }
+
+  /** Written before the message is posted, so an MDN that comes back at once finds its job. */
+  async add(messageId: string, runId: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFile(this.file(messageId), runId, { mode: 0o600 });
+  }
+
+  async runIdOf(messageId: string): Promise<string | undefined> {
+    try {
+      return (await readFile(this.file(messageId), "utf8")).trim();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+}
