@@ -5,7 +5,7 @@
 #   libbcpkix-java     Bouncy Castle, the independent CompressedData peer
 #   tinyproxy         a real HTTP proxy (CONNECT and forward) for the transport tests
 #   dante-server       a real SOCKS4/SOCKS5 proxy (danted) for the transport tests
-#   time               /usr/bin/time -v for peak RSS, with the argument "bench"
+#   time, curl         /usr/bin/time -v for peak RSS and curl for the openssl baseline, with the argument "bench"
 # Runs as root (CI, the dev machines) or through sudo.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 [ -f /usr/share/java/bcpkix.jar ] && [ -f /usr/share/java/bcprov.jar ] || need+=(libbcpkix-java libbcprov-java)
 command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy)
 [ -x /usr/sbin/danted ] || need+=(dante-server)
-if [ "${1:-}" = "bench" ]; then [ -x /usr/bin/time ] || need+=(time); fi
+if [ "${1:-}" = "bench" ]; then [ -x /usr/bin/time ] || need+=(time); command -v curl >/dev/null 2>&1 || need+=(curl); fi
 
 # dante checks SOCKS5 usernames against the system's password file: the proxy tests log in as
 # this account (no home, no shell; only danted on 127.0.0.1 ever asks for it).
