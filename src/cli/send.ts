@@ -114,6 +114,10 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
     sign: flags.sign, encrypt: flags.encrypt, compress, mdn: flags.mdn, mdnMode: flags.mdnMode,
     micAlg: flags.micAlg, subject: flags.subject, contentType: flags.contentType,
   });
+  if (flags.micAlg !== undefined && partner.sign !== false && partner.mdn.request !== "none" && flags.micAlg !== partner.sign) {
+    // as2-reference M2 (RFC 4130 §7.3.1): a signed message's MIC uses the signing digest.
+    throw new UsageError(`--mic-alg ${flags.micAlg}: a signed message's MIC uses its signing digest (${partner.sign}); use --sign ${flags.micAlg}, or --no-sign`);
+  }
   const waitMdn = seconds(flags.waitMdn, "--wait-mdn");
   if (waitMdn !== undefined && partner.mdn.request !== "none" && partner.mdn.destination === "email") {
     throw new UsageError("--wait-mdn: this partner's MDNs go to an email address (mdn.destination \"email\"), which as2 cannot watch");

@@ -310,6 +310,7 @@ describe("as2 send: usage, configuration and interruption", () => {
       [["--partner", "acme", "--wait-mdn", "soon", file], /--wait-mdn takes a number of seconds/],
       [["--partner", "acme", "--rerun", "20260101T000000000Z-abcdef", file], /do not name files/],
       [["--partner", "acme", "--bogus", file], /unknown option '--bogus'/],
+      [["--partner", "acme", "--mic-alg", "sha512", file], /--mic-alg sha512: a signed message's MIC uses its signing digest \(sha256\)/],
     ];
     for (const [args, message] of cases) {
       const r = await as2(["send", "--config", cfg, ...args]);
