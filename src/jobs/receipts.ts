@@ -11,7 +11,7 @@ import {
   As2Error, ErrorCodes, Headers, parseContentType, parseMdn, verifyMdn, type Certificate, type DigestAlgorithm,
   type MdnVerification, type MessageMic, type ParsedMdn,
 } from "../core/index.js";
-import { statusCodeOf, type FileEntry, type MdnChecks, type MdnMessage, type SendDetail } from "../store/records.js";
+import type { MdnChecks, MdnMessage, SendDetail } from "../store/records.js";
 import type { PostResponse } from "../transport/index.js";
 import { freeName } from "./source-files.js";
 
@@ -160,9 +160,4 @@ export async function writeMdnFile(path: string, raw: Buffer, whenExists: WhenEx
     throw e;
   }
   return target;
-}
-
-export function fileEntryStatus(entry: FileEntry, status: FileEntry["status"]): void {
-  entry.status = status;
-  entry.statusCode = statusCodeOf(status);
 }

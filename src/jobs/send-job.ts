@@ -13,11 +13,11 @@ import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, buildMessage, isAs2Error, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/load.js";
-import { JobStore, SentMessageIndex, jobStateOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
+import { JobStore, SentMessageIndex, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
 import { postMessage, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
-import { fileEntryStatus, judgeResponse, writeMdnFile, type Outcome } from "./receipts.js";
+import { judgeResponse, writeMdnFile, type Outcome } from "./receipts.js";
 import { notify, type NotifySpec } from "./notify.js";
 
 export interface SendEvents {
@@ -83,8 +83,8 @@ export function newSendRecord(o: Pick<SendJobOptions, "config" | "partnerName" |
     pid: process.pid,
     startTime: now.toISOString(),
     state: "ONGOING",
-    statusCode: 2,
-    files: o.files.map((f, i) => ({ name: f.path, size: sizes[i] ?? 0, status: "NOT_STARTED", statusCode: 1, ...(f.messageId ? { as2MessageId: f.messageId } : {}) })),
+    statusCode: statusCodeOf("ONGOING"),
+    files: o.files.map((f, i) => ({ name: f.path, size: sizes[i] ?? 0, status: "NOT_STARTED", statusCode: statusCodeOf("NOT_STARTED"), ...(f.messageId ? { as2MessageId: f.messageId } : {}) })),
     messages: [],
     sendDetails: [],
     ...(o.rerunOf ? { rerunOf: o.rerunOf } : {}),
@@ -138,7 +138,7 @@ export async function applyOutcome(record: JobRecord, messageId: string, outcome
   message.mdnStatus = outcome.mdnStatus;
   if (outcome.mdnMessage) message.mdnMessage = { ...outcome.mdnMessage, persistedTimestamp: now.getTime() };
   if (outcome.mdnChecks) detail.mdnChecks = outcome.mdnChecks;
-  fileEntryStatus(entry, status);
+  setFileStatus(entry, status);
   if (status === "SUCCESS") {
     const w = await disposeSource(detail);
     if (w) warnings.push(w);
@@ -193,7 +193,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
   for (const [i, file] of o.files.entries()) {
     if (o.signal.aborted) break;
     o.events?.fileStarted?.(i, file.path, sizes[i] ?? 0);
-    await store.update(o.runId, (r) => fileEntryStatus(r.files[i]!, "ONGOING"));
+    await store.update(o.runId, (r) => setFileStatus(r.files[i]!, "ONGOING"));
     const spool = join(spoolDir, `${o.runId}.${i}.body`);
     let messageId: string | undefined;
     try {
@@ -271,7 +271,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
       const error = interrupted ? { code: ErrorCodes.ABORTED, message: `interrupted by ${String(o.signal.reason ?? "a signal")}` } : errorOf(e);
       const updated = await store.update(o.runId, (r) => {
         const entry = r.files[i]!;
-        fileEntryStatus(entry, interrupted ? "INTERRUPTED" : "FAILED");
+        setFileStatus(entry, interrupted ? "INTERRUPTED" : "FAILED");
         entry.error = error;
         const m = messageId ? r.messages.find((x) => x.as2MessageId === messageId) : undefined;
         if (m && !interrupted) m.deliveryStatus = "Not Delivered";

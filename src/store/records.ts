@@ -13,6 +13,12 @@ export function statusCodeOf(state: JobState): number {
   return STATUS_CODES[state];
 }
 
+/** Sets a file's state and the matching status code together. */
+export function setFileStatus(entry: FileEntry, status: JobState): void {
+  entry.status = status;
+  entry.statusCode = statusCodeOf(status);
+}
+
 export interface FileEntry {
   name: string;
   size: number;

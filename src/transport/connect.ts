@@ -59,7 +59,8 @@ export function isUnreachable(e: unknown): boolean {
   return (code !== undefined && UNREACHABLE.has(code)) || (e instanceof As2Error && e.code === ErrorCodes.TIMEOUT);
 }
 
-function basic(user: string, password: string): string {
+/** An HTTP Basic credential (RFC 7617), for Authorization and Proxy-Authorization. */
+export function basicCredentials(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`, "utf8").toString("base64")}`;
 }
 
@@ -112,7 +113,7 @@ function httpConnect(socket: net.Socket, target: Target, proxy: ProxySpec, signa
   return new Promise((resolve, reject) => {
     const authority = hostPort(target.host, target.port);
     let head = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n`;
-    if (proxy.username !== undefined) head += `Proxy-Authorization: ${basic(proxy.username, proxy.password ?? "")}\r\n`;
+    if (proxy.username !== undefined) head += `Proxy-Authorization: ${basicCredentials(proxy.username, proxy.password ?? "")}\r\n`;
     socket.write(`${head}\r\n`);
     let buf = Buffer.alloc(0);
     const cleanup = () => { socket.off("data", onData); socket.off("error", onError); socket.off("end", onEnd); signal.removeEventListener("abort", onAbort); };

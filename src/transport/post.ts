@@ -8,7 +8,7 @@ import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { As2Error, ErrorCodes } from "../core/index.js";
-import { isUnreachable, openConnection, type ProxySpec, type TlsSpec } from "./connect.js";
+import { basicCredentials, isUnreachable, openConnection, type ProxySpec, type TlsSpec } from "./connect.js";
 
 export interface PostSpec {
   url: string;
@@ -62,10 +62,6 @@ const REDIRECT = new Set([301, 302, 303, 307, 308]);
 /** Gateway answers that say "not now" rather than "no": worth the same resend. */
 const RETRY_STATUS = new Set([502, 503, 504]);
 
-function basic(user: string, password: string): string {
-  return `Basic ${Buffer.from(`${user}:${password}`, "utf8").toString("base64")}`;
-}
-
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -99,8 +95,8 @@ async function postOnce(url: URL, headers: Record<string, string>, body: Request
   const conn = await openConnection({ target: { host, port, secure }, proxy: spec.proxy, tls: spec.tls, timeoutMs: spec.connectTimeoutMs, signal });
   const h: Record<string, string> = { ...headers, Host: url.host };
   if (spec.userAgent) h["User-Agent"] = spec.userAgent;
-  if (spec.auth) h.Authorization = basic(spec.auth.username, spec.auth.password);
-  if (conn.forwardProxy && spec.proxy?.username !== undefined) h["Proxy-Authorization"] = basic(spec.proxy.username, spec.proxy.password ?? "");
+  if (spec.auth) h.Authorization = basicCredentials(spec.auth.username, spec.auth.password);
+  if (conn.forwardProxy && spec.proxy?.username !== undefined) h["Proxy-Authorization"] = basicCredentials(spec.proxy.username, spec.proxy.password ?? "");
   if (spec.chunked) h["Transfer-Encoding"] = "chunked";
   else if (body.length !== undefined) h["Content-Length"] = String(body.length);
   else throw new As2Error(ErrorCodes.INVALID_ARGUMENT, "a body without a known length needs chunked transfer encoding");
