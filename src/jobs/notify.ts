@@ -29,15 +29,11 @@ export async function notify(spec: NotifySpec | undefined, jobId: string, status
     retries: NOTIFY_RETRIES, retryIntervalMs: NOTIFY_RETRY_INTERVAL_MS, followRedirects: true, chunked: false, userAgent: defaultUserAgent(),
   };
   const headers = { ...spec.headers, "Content-Type": "application/json" };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const res = await postMessage(headers, { length: body.length, open: () => fromBytes(body) }, post);
-      if (res.status >= 200 && res.status < 300) return undefined;
-      if (attempt >= NOTIFY_RETRIES || res.status < 500) return `notification "${status}" to ${spec.url} failed: HTTP ${res.status}`;
-    } catch (e) {
-      // postMessage has already retried connection failures.
-      return `notification "${status}" to ${spec.url} failed: ${(e as Error).message}`;
-    }
-    await new Promise((r) => setTimeout(r, NOTIFY_RETRY_INTERVAL_MS));
+  try {
+    // postMessage retries connection failures, timeouts and 5xx (NOTIFY_RETRIES times).
+    const res = await postMessage(headers, { length: body.length, open: () => fromBytes(body) }, post);
+    return res.status >= 200 && res.status < 300 ? undefined : `notification "${status}" to ${spec.url} failed: HTTP ${res.status}`;
+  } catch (e) {
+    return `notification "${status}" to ${spec.url} failed: ${(e as Error).message}`;
   }
 }

@@ -18,7 +18,7 @@ export interface PostSpec {
   connectTimeoutMs: number;
   /** Longest silence on the socket, while sending or waiting for the answer; 0 = wait forever. */
   readTimeoutMs: number;
-  /** Further attempts after a connection failure, a timeout or a 502/503/504. */
+  /** Further attempts after a connection failure, a timeout, 408, 425 or 5xx (as2-reference X5). */
   retries: number;
   retryIntervalMs: number;
   followRedirects: boolean;
@@ -59,8 +59,8 @@ export interface PostEvents {
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 export const MAX_REDIRECTS = 5;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
-/** Gateway answers that say "not now" rather than "no": worth the same resend. */
-const RETRY_STATUS = new Set([502, 503, 504]);
+/** Answers worth the same resend (as2-reference X5): request timeout, too early, server faults. */
+const retryStatus = (s: number) => s === 408 || s === 425 || (s >= 500 && s <= 599);
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -187,7 +187,7 @@ export async function postMessage(headers: Record<string, string>, body: Request
       await sleep(spec.retryIntervalMs, signal);
       continue;
     }
-    if (RETRY_STATUS.has(res.status) && retry < spec.retries) {
+    if (retryStatus(res.status) && retry < spec.retries) {
       retry++;
       previous = new As2Error(ErrorCodes.HTTP_STATUS, `HTTP ${res.status} ${res.statusText}`);
       await sleep(spec.retryIntervalMs, signal);

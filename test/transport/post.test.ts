@@ -118,7 +118,7 @@ describe("transport over plain HTTP", () => {
     await assert.rejects(postMessage(HEADERS, body(), spec(`${base}/flaky`)), (e: As2Error) => e.code === ErrorCodes.CONNECT_FAILED);
   });
 
-  test("503 is retried; when it persists the last answer is returned", async () => {
+  test("503 (any 5xx, 408, 425: as2-reference X5) is retried; when it persists the last answer is returned", async () => {
     seen.length = 0;
     const res = await postMessage(HEADERS, body(), spec(`${base}/unavailable`, { retries: 2, retryIntervalMs: 10 }));
     assert.equal(res.status, 503);
