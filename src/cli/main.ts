@@ -8,6 +8,7 @@ import { isAs2Error } from "../core/errors.js";
 import { ConfigError } from "../config/validate.js";
 import { EXIT, UsageError, type GlobalOptions } from "./context.js";
 import { sendCommand, type SendFlags } from "./send.js";
+import { receiveCommand, type ReceiveFlags } from "./receive.js";
 
 export { EXIT };
 
@@ -63,7 +64,16 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .action(async (files: string[], flags: SendFlags, cmd: Command) => {
       state.exitCode = await sendCommand(files, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
-  program.command("receive").description("run the AS2 server: receive messages and async MDNs").allowUnknownOption().allowExcessArguments().action(notYet("receive"));
+  program
+    .command("receive")
+    .description("run the AS2 server: receive messages and async MDNs")
+    .option("--host <addr>", "address to listen on (receive.host)")
+    .option("--port <n>", "port (receive.port; 0 picks a free one)")
+    .option("--path <path>", "endpoint path (receive.path)")
+    .option("--once", "exit after the first message or MDN is handled")
+    .action(async (flags: ReceiveFlags, cmd: Command) => {
+      state.exitCode = await receiveCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
   program.command("mdn-verify").description("check a saved MDN: signature, Original-Message-ID, disposition, MIC").allowUnknownOption().allowExcessArguments().action(notYet("mdn-verify"));
   program.command("status").description("list jobs or show one job").allowUnknownOption().allowExcessArguments().action(notYet("status"));
   return program;

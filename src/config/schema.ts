@@ -68,6 +68,7 @@ const inboundSchema = z.strictObject({
   users: z.array(z.strictObject({ username: nonEmpty, password: z.string() })).default([]),
   requireSigned: z.boolean().default(false),
   requireEncrypted: z.boolean().default(false),
+  requireClientCertificate: z.boolean().default(false).describe("only accept this partner over HTTPS with a client certificate the receive.tls.ca trusts"),
   whenExists: z.enum(["rename", "append", "overwrite", "skip", "error"]).default("rename"),
 });
 

@@ -1,3 +1,4 @@
 export * from "./records.js";
 export * from "./job-store.js";
 export * from "./message-index.js";
+export * from "./received-index.js";

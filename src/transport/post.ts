@@ -107,7 +107,10 @@ async function postOnce(url: URL, headers: Record<string, string>, body: Request
       if (settled) return;
       settled = true;
       signal?.removeEventListener("abort", onAbort);
-      if (e) { req.destroy(); conn.socket.destroy(); reject(e); } else resolve(value!);
+      // One request per connection (identical resends need a fresh one anyway): close it now.
+      req.destroy();
+      conn.socket.destroy();
+      if (e) reject(e); else resolve(value!);
     };
     const req = http.request({
       method: spec.method ?? "POST",

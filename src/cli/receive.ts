@@ -1,0 +1,93 @@
+/**
+ * `as2 receive` (contract §2): the AS2 server in the foreground. One line per event on stderr
+ * (JSON lines on stdout with --json); the listening URL at start; SIGINT/SIGTERM stop accepting,
+ * finish what is in flight, and exit 0; --once exits after the first message or MDN.
+ */
+import { readFileSync } from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
+import { loadKeyMaterial } from "../config/load.js";
+import { createReceiveHandler, type ReceiveEvent } from "../jobs/receive.js";
+import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
+
+export interface ReceiveFlags {
+  host?: string;
+  port?: string;
+  path?: string;
+  once?: boolean;
+}
+
+function describe(e: ReceiveEvent): string {
+  const parts = [e.time, e.event.toUpperCase()];
+  if (e.partner) parts.push(e.partner);
+  if (e.messageId) parts.push(e.messageId);
+  if (e.file) parts.push(`-> ${e.file}`);
+  if (e.bytes !== undefined) parts.push(`${e.bytes} bytes`);
+  if (e.disposition) parts.push(e.disposition);
+  if (e.status) parts.push(`HTTP ${e.status}`);
+  if (e.detail) parts.push(`(${e.detail})`);
+  if (e.remote) parts.push(`from ${e.remote}`);
+  return parts.join("  ");
+}
+
+export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Promise<number> {
+  const ctx = await loadContext(g);
+  const r = ctx.config.receive;
+  if (flags.host) r.host = flags.host;
+  if (flags.port !== undefined) {
+    const n = Number(flags.port);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port takes 0-65535, not "${flags.port}"`);
+    r.port = n;
+  }
+  if (flags.path) {
+    if (!flags.path.startsWith("/")) throw new UsageError(`--path must start with /, not "${flags.path}"`);
+    r.path = flags.path;
+  }
+  const keys = loadKeyMaterial(ctx.config, new Date());
+  for (const w of keys.warnings) ctx.output.warn(w);
+
+  let closing = false;
+  let server!: http.Server;
+  const finished = new Promise<void>((resolve) => {
+    const stop = () => {
+      if (closing) return;
+      closing = true;
+      // Stop accepting; in-flight requests finish; keep-alive sockets go as soon as they are idle.
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
+      server.close(() => { clearInterval(sweep); resolve(); });
+      server.closeIdleConnections();
+    };
+    const handler = createReceiveHandler({
+      config: ctx.config, keys,
+      onEvent: (e) => {
+        if (g.json) process.stdout.write(`${JSON.stringify(e)}\n`);
+        else ctx.output.log(describe(e));
+      },
+      onHandled: () => { if (flags.once) stop(); },
+    });
+    const requestClientCert = !!r.tls?.requestClientCertificate || Object.values(ctx.config.partners).some((p) => p.inbound.requireClientCertificate);
+    const options = { maxHeaderSize: r.maxHeaderBytes, requestTimeout: r.requestTimeout * 1000 };
+    server = r.tls
+      ? https.createServer({
+        ...options,
+        key: readFileSync(r.tls.key), cert: readFileSync(r.tls.certificate), passphrase: r.tls.password,
+        ca: r.tls.ca.length ? r.tls.ca.map((f) => readFileSync(f)) : undefined,
+        // Per-partner enforcement happens in the handler; the handshake only asks.
+        requestCert: requestClientCert, rejectUnauthorized: false,
+      }, handler)
+      : http.createServer(options, handler);
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => { ctx.output.log(`${sig}: no new connections; finishing what is in flight`); stop(); });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "EADDRINUSE" ? new UsageError(`cannot listen on ${r.host}:${r.port}: the port is in use`) : e));
+    server.listen(r.port, r.host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const url = `${r.tls ? "https" : "http"}://${host}:${addr.port}${r.path}`;
+  if (g.json) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event: "listening", url })}\n`);
+  ctx.output.log(`as2 receive: listening on ${url} as ${ctx.config.station.as2Id}${flags.once ? " (--once)" : ""}`);
+  await finished;
+  return EXIT.OK;
+}

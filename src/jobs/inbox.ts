@@ -1,0 +1,102 @@
+/**
+ * Storing a received payload in the partner's inbox (as2-reference S8): the name comes from
+ * Content-Disposition, sanitised, else from the Message-ID; the bytes go to a temp file in the
+ * same folder, are fsynced, and only then renamed into place, so the inbox never shows half a
+ * file and a positive MDN never precedes the data being on disk.
+ */
+import { randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
+import { basename, extname, join } from "node:path";
+import { As2Error, ErrorCodes } from "../core/index.js";
+import { freeName } from "./source-files.js";
+
+/** Longest stored name in bytes; most filesystems allow 255. */
+export const MAX_FILENAME_BYTES = 200;
+
+/**
+ * A safe file name: no folders (either separator), no traversal, no control characters or NUL,
+ * no characters Windows shares reject, no leading dots, bounded length with the extension kept.
+ */
+export function sanitizeFilename(raw: string | undefined, messageId: string): string {
+  let name = (raw ?? "").replace(/\\/g, "/");
+  name = name.slice(name.lastIndexOf("/") + 1);
+  name = name.replace(/[\u0000-\u001f\u007f<>:"|?*]/g, "_").replace(/^[.\s]+/, "").replace(/[.\s]+$/, "");
+  if (!name) name = `${messageId.replace(/^<|>$/g, "").replace(/[^A-Za-z0-9._@-]/g, "_").replace(/^\.+/, "") || "message"}.dat`;
+  if (Buffer.byteLength(name) > MAX_FILENAME_BYTES) {
+    const ext = extname(name).slice(0, 20);
+    let stem = name.slice(0, name.length - ext.length);
+    while (Buffer.byteLength(stem + ext) > MAX_FILENAME_BYTES) stem = stem.slice(0, -1);
+    name = stem + ext;
+  }
+  return name;
+}
+
+export type InboxWhenExists = "rename" | "append" | "overwrite" | "skip" | "error";
+
+export class InboxWriter {
+  readonly tmpPath: string;
+  private fh: FileHandle | undefined;
+  size = 0;
+
+  private constructor(readonly dir: string) {
+    this.tmpPath = join(dir, `.as2kit-${randomBytes(8).toString("hex")}.part`);
+  }
+
+  static async create(dir: string): Promise<InboxWriter> {
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    const w = new InboxWriter(dir);
+    w.fh = await open(w.tmpPath, "wx", 0o640);
+    return w;
+  }
+
+  async write(source: AsyncIterable<Uint8Array>): Promise<void> {
+    for await (const c of source) {
+      await this.fh!.write(c);
+      this.size += c.byteLength;
+    }
+  }
+
+  /** Removes the temp file (a failed or refused message leaves nothing behind). */
+  async discard(): Promise<void> {
+    await this.fh?.close().catch(() => undefined);
+    this.fh = undefined;
+    await rm(this.tmpPath, { force: true });
+  }
+
+  /** fsync, then into place under `name` per whenExists; returns the final path, or undefined when skipped. */
+  async commit(name: string, whenExists: InboxWhenExists): Promise<string | undefined> {
+    await this.fh!.sync();
+    await this.fh!.close();
+    this.fh = undefined;
+    let target = join(this.dir, name);
+    const exists = await stat(target).then(() => true, () => false);
+    if (exists) {
+      if (whenExists === "skip") { await rm(this.tmpPath, { force: true }); return undefined; }
+      if (whenExists === "error") {
+        await rm(this.tmpPath, { force: true });
+        throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `${basename(target)} exists in the inbox (inbound.whenExists is "error")`);
+      }
+      if (whenExists === "append") {
+        await pipeline(createReadStream(this.tmpPath), createWriteStream(target, { flags: "a" }));
+        await syncPath(target);
+        await rm(this.tmpPath, { force: true });
+        return target;
+      }
+      if (whenExists === "rename") target = await freeName(this.dir, name);
+    }
+    await rename(this.tmpPath, target);
+    await syncPath(this.dir);
+    return target;
+  }
+}
+
+async function syncPath(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
