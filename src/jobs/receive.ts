@@ -341,7 +341,9 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
 
   async function postAsyncMdn(url: string, headers: Record<string, string>, body: Buffer, runId: string, partnerName: string, messageId: string): Promise<void> {
     if (!/^https?:/i.test(url)) {
-      event({ event: "mdn-failed", partner: partnerName, messageId, runId, detail: `cannot deliver an MDN to ${url}: only http(s) Receipt-Delivery-Options are supported` });
+      const why = `cannot deliver an MDN to ${url}: only http(s) Receipt-Delivery-Options are supported`;
+      event({ event: "mdn-failed", partner: partnerName, messageId, runId, detail: why });
+      await store.update(runId, (rec) => { rec.warnings = [...(rec.warnings ?? []), why]; });
       return;
     }
     try {
