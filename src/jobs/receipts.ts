@@ -5,13 +5,14 @@
  * kept where the profile says (contract §4 mdn.destination).
  */
 import { Buffer } from "node:buffer";
-import { appendFile, mkdir, open, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { appendFile, mkdir, stat } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import {
   As2Error, ErrorCodes, Headers, parseContentType, parseMdn, verifyMdn, type Certificate, type DigestAlgorithm,
   type MdnVerification, type MessageMic, type ParsedMdn,
 } from "../core/index.js";
 import type { MdnChecks, MdnMessage, SendDetail } from "../store/records.js";
+import { writeFileAtomic } from "../store/atomic-file.js";
 import type { PostResponse } from "../transport/index.js";
 import { freeName } from "./source-files.js";
 
@@ -145,19 +146,6 @@ export async function writeMdnFile(path: string, raw: Buffer, whenExists: WhenEx
     }
     if (whenExists === "rename") target = await freeName(dirname(path), basename(path));
   }
-  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
-  const fh = await open(tmp, "w", 0o600);
-  try {
-    await fh.writeFile(raw);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, target);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(target, raw);
   return target;
 }

@@ -5,10 +5,11 @@
  * server recording an async MDN for a send job) never lose each other's changes.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { As2Error, ErrorCodes } from "../core/index.js";
 import { statusCodeOf, type JobRecord } from "./records.js";
+import { writeFileAtomic } from "./atomic-file.js";
 
 /** A run ID that is unique and sorts by time: 20261122T163120123Z-<12 hex>. */
 export function newRunId(now: Date, random: (n: number) => Buffer = randomBytes): string {
@@ -21,30 +22,6 @@ const RUN_ID = /^[0-9TZ]+-[0-9a-f]+$/;
 export const STALE_LOCK_MS = 30_000;
 /** How long update() waits for a lock before giving up. */
 export const LOCK_TIMEOUT_MS = 10_000;
-
-async function writeAtomic(dir: string, name: string, data: string): Promise<void> {
-  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  const fh = await open(tmp, "wx", 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, join(dir, name));
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  // The rename is durable only once the folder entry is on disk.
-  const d = await open(dir, "r");
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
 
 export class JobStore {
   readonly dir: string;
@@ -67,7 +44,7 @@ export class JobStore {
   async save(record: JobRecord): Promise<void> {
     await this.ensureDir();
     record.statusCode = statusCodeOf(record.state);
-    await writeAtomic(this.dir, this.file(record.runId), `${JSON.stringify(record, null, 2)}\n`);
+    await writeFileAtomic(join(this.dir, this.file(record.runId)), `${JSON.stringify(record, null, 2)}\n`);
   }
 
   async load(runId: string): Promise<JobRecord | undefined> {

@@ -3,10 +3,11 @@
  * Message-ID). The entry keeps the MDN we answered with, so a resend gets the same MDN back and
  * the payload is not delivered twice (RFC 4130 §5.5, RFC 6017).
  */
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { normalizeMessageId } from "../core/index.js";
+import { writeFileAtomic } from "./atomic-file.js";
 
 export interface ReceivedEntry {
   runId: string;
@@ -38,15 +39,6 @@ export class ReceivedMessageIndex {
   /** Written atomically, after the payload is on disk and before the MDN goes out. */
   async put(from: string, messageId: string, entry: ReceivedEntry): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const target = this.file(from, messageId);
-    const tmp = `${target}.${randomBytes(4).toString("hex")}.tmp`;
-    const fh = await open(tmp, "w", 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(entry));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, target).catch(async (e) => { await rm(tmp, { force: true }); throw e; });
+    await writeFileAtomic(this.file(from, messageId), JSON.stringify(entry));
   }
 }
