@@ -20,11 +20,11 @@ import {
 } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/load.js";
-import { JobStore, ReceivedMessageIndex, newRunId, setFileStatus, statusCodeOf, type JobRecord } from "../store/index.js";
+import { JobStore, ReceivedMessageIndex, addWarnings, newRunId, setFileStatus, statusCodeOf, type FileEntry, type JobRecord } from "../store/index.js";
 import { postMessage } from "../transport/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
 import { InboxWriter, sanitizeFilename } from "./inbox.js";
-import { notify } from "./notify.js";
+import { notify, type NotifyStatus } from "./notify.js";
 import { defaultUserAgent } from "./send-profile.js";
 
 export interface ReceiveEvent {
@@ -230,7 +230,10 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       },
     };
     await store.save(record);
-    void notify(partner.notify ?? config.notify, runId, "Started", `receiving ${messageId} from ${partnerName} (${from})`).then((w) => (w ? store.update(runId, (r) => { r.warnings = [...(r.warnings ?? []), w]; }) : undefined));
+    // Notifications run beside the transfer; a failed one becomes a warning (contract §6).
+    const report = (status: NotifyStatus, message: string) => void notify(partner.notify ?? config.notify, runId, status, message)
+      .then((w) => (w ? store.update(runId, (r) => addWarnings(r, w)) : undefined));
+    report("Started", `receiving ${messageId} from ${partnerName} (${from})`);
 
     // X2: for an async MDN, 2xx as soon as the last byte is in, before any processing: spool first.
     let source: AsyncIterable<Uint8Array> = rest;
@@ -268,9 +271,8 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
           await writer.write(payload);
         },
       });
-      const name = sanitizeFilename(opened.payload.filename, messageId);
       // Only now, with the signature checked, does the file appear in the inbox (fsync + rename).
-      stored = await writer!.commit(name, partner.inbound.whenExists);
+      stored = await writer!.commit(sanitizeFilename(opened.payload.filename, messageId), partner.inbound.whenExists);
     } catch (e) {
       await writer?.discard();
       if (isAs2Error(e) && e.code === ErrorCodes.LIMIT_EXCEEDED && /the message/.test(e.message) && !spool) {
@@ -286,14 +288,15 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
     const disposition: DispositionSpec = failure
       ? { type: "processed", modifier: "error", description: failure.disposition }
       : stored ? { type: "processed" } : { type: "processed", modifier: "warning", description: "duplicate-filename" };
-    const detail = failure ? failure.message : stored ? undefined : `a file named ${sanitizeFilename(opened?.payload.filename, messageId)} exists; kept the existing one (inbound.whenExists "skip")`;
+    const name = stored ?? sanitizeFilename(opened?.payload.filename, messageId);
+    const detail = failure ? failure.message : stored ? undefined : `a file named ${name} exists; kept the existing one (inbound.whenExists "skip")`;
     const mdn = mdnWanted ? makeMdn(disposition, detail, failure ? undefined : opened) : undefined;
     const end = now();
     const size = opened?.payload.size ?? 0;
     await store.update(runId, (r) => {
-      if (stored) r.files.push({ name: stored, size, status: "SUCCESS", statusCode: 0, as2MessageId: messageId });
-      else r.files.push({ name: sanitizeFilename(opened?.payload.filename, messageId), size, status: failure ? "FAILED" : "SUCCESS", statusCode: failure ? -1 : 0, as2MessageId: messageId, ...(failure ? { error: { code: failure.code, message: failure.message } } : {}) });
-      setFileStatus(r.files[0]!, failure ? "FAILED" : "SUCCESS");
+      const entry: FileEntry = { name, size, status: "ONGOING", statusCode: 0, as2MessageId: messageId, ...(failure ? { error: { code: failure.code, message: failure.message } } : {}) };
+      setFileStatus(entry, failure ? "FAILED" : "SUCCESS");
+      r.files.push(entry);
       r.messages.push({
         as2MessageId: messageId, persistedTimestamp: end.getTime(), compressed: !!opened?.compressed, encrypted: !!opened?.encrypted, signed: !!opened?.signed,
         ...(original.subject ? { subject: original.subject } : {}),
@@ -305,7 +308,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
         encryptionAlgorithm: opened?.encryption?.cipher, signatureAlgorithm: opened?.signature ? `${opened.signature.digest}${opened.signature.scheme === "rsassa-pss" ? " (RSASSA-PSS)" : ""}` : undefined,
         mic: opened?.mic.base64, micAlgorithm: opened?.mic.algorithm,
       });
-      if (opened?.warnings.length || detail) r.warnings = [...(opened?.warnings ?? []), ...(detail && !failure ? [detail] : [])];
+      addWarnings(r, ...(opened?.warnings ?? []), ...(detail && !failure ? [detail] : []));
       r.state = failure ? "FAILED" : "SUCCESS";
       if (failure) r.error = { code: failure.code, message: failure.message };
       r.endTime = end.toISOString();
@@ -314,7 +317,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
     // The duplicate index gets the MDN before it goes out: a resend racing this one gets the same.
     if (!failure) await received.put(from, messageId, { runId, file: stored, ...(mdn ? { mdn: { headers: mdn.headers.list, body: mdn.body.toString("base64") } } : {}) });
     event({ event: "message", remote, partner: partnerName, messageId, runId, file: stored, bytes: size, disposition: `${disposition.type}${disposition.modifier ? `/${disposition.modifier}: ${disposition.description}` : ""}`, detail: failure?.message ?? detail });
-    void notify(partner.notify ?? config.notify, runId, failure ? "Failed" : "Completed", failure ? failure.message : `stored ${stored ?? "(skipped)"}`).then((w) => (w ? store.update(runId, (r) => { r.warnings = [...(r.warnings ?? []), w]; }) : undefined));
+    report(failure ? "Failed" : "Completed", failure ? failure.message : `stored ${stored ?? "(skipped)"}`);
 
     if (!mdn) {
       if (!spool) send(res, failure ? 400 : 200, { "Content-Type": "text/plain" }, failure ? `${failure.disposition}: ${failure.message}\n` : "");
@@ -343,7 +346,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
     if (!/^https?:/i.test(url)) {
       const why = `cannot deliver an MDN to ${url}: only http(s) Receipt-Delivery-Options are supported`;
       event({ event: "mdn-failed", partner: partnerName, messageId, runId, detail: why });
-      await store.update(runId, (rec) => { rec.warnings = [...(rec.warnings ?? []), why]; });
+      await store.update(runId, (rec) => addWarnings(rec, why));
       return;
     }
     try {
@@ -352,10 +355,10 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       });
       const ok = r.status >= 200 && r.status < 300;
       event({ event: ok ? "mdn-sent" : "mdn-failed", partner: partnerName, messageId, runId, status: r.status, detail: url });
-      await store.update(runId, (rec) => { rec.receiveDetails!.mdnSent = ok; if (ok) rec.messages[0]!.mdnStatus = "Received"; else rec.warnings = [...(rec.warnings ?? []), `async MDN to ${url}: HTTP ${r.status}`]; });
+      await store.update(runId, (rec) => { rec.receiveDetails!.mdnSent = ok; if (ok) rec.messages[0]!.mdnStatus = "Received"; else addWarnings(rec, `async MDN to ${url}: HTTP ${r.status}`); });
     } catch (e) {
       event({ event: "mdn-failed", partner: partnerName, messageId, runId, detail: `${url}: ${(e as Error).message}` });
-      await store.update(runId, (rec) => { rec.warnings = [...(rec.warnings ?? []), `async MDN to ${url} failed: ${(e as Error).message}`]; });
+      await store.update(runId, (rec) => addWarnings(rec, `async MDN to ${url} failed: ${(e as Error).message}`));
     }
   }
 

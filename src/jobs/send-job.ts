@@ -13,7 +13,7 @@ import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, buildMessage, isAs2Error, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/load.js";
-import { JobStore, SentMessageIndex, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
+import { JobStore, SentMessageIndex, addWarnings, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
 import { postMessage, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
@@ -146,7 +146,7 @@ export async function applyOutcome(record: JobRecord, messageId: string, outcome
   if (error) {
     entry.error = error;
   }
-  if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings.map((w) => `${basename(detail.file)}: ${w}`)];
+  addWarnings(record, ...warnings.map((w) => `${basename(detail.file)}: ${w}`));
 }
 
 /** Sets the job's state from its files, and the job error when it did not succeed. */
@@ -163,6 +163,10 @@ export function settleJob(record: JobRecord, now: Date): void {
   } else if (record.state !== "INTERRUPTED") {
     delete record.error;
   }
+}
+
+function interruption(signal: AbortSignal): { code: string; message: string } {
+  return { code: ErrorCodes.ABORTED, message: `interrupted by ${String(signal.reason ?? "a signal")}` };
 }
 
 export interface SendJobResult {
@@ -268,7 +272,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
       o.events?.fileFinished?.(i, entry, entry.error);
     } catch (e) {
       const interrupted = o.signal.aborted;
-      const error = interrupted ? { code: ErrorCodes.ABORTED, message: `interrupted by ${String(o.signal.reason ?? "a signal")}` } : errorOf(e);
+      const error = interrupted ? interruption(o.signal) : errorOf(e);
       const updated = await store.update(o.runId, (r) => {
         const entry = r.files[i]!;
         setFileStatus(entry, interrupted ? "INTERRUPTED" : "FAILED");
@@ -284,7 +288,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
 
   const final = await store.update(o.runId, (r) => {
     if (o.signal.aborted) {
-      r.error = { code: ErrorCodes.ABORTED, message: `interrupted by ${String(o.signal.reason ?? "a signal")}` };
+      r.error = interruption(o.signal);
       r.state = "INTERRUPTED";
       const t = now();
       r.endTime = t.toISOString();
@@ -292,7 +296,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
     } else {
       settleJob(r, now());
     }
-    if (warnings.length) r.warnings = [...(r.warnings ?? []), ...warnings.filter((w) => !r.warnings?.includes(w))];
+    addWarnings(r, ...warnings);
   });
   await notifyEnd(store, notifySpec, final);
   return { record: (await store.load(o.runId)) ?? final };
@@ -306,7 +310,7 @@ export async function notifyEnd(store: JobStore, spec: NotifySpec | undefined, r
     ? record.state === "AWAITING_MDN" ? `${record.files.length} file(s) accepted; waiting for the MDN` : `${record.files.length} file(s) sent and confirmed`
     : `${record.state}: ${record.error?.message ?? "failed"}`;
   const w = await notify(spec, record.runId, ok ? "Completed" : "Failed", message);
-  if (w) await store.update(record.runId, (r) => { r.warnings = [...(r.warnings ?? []), w]; });
+  if (w) await store.update(record.runId, (r) => addWarnings(r, w));
 }
 
 function counter(report: (n: number) => void): (c: Uint8Array) => void {

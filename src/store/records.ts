@@ -13,6 +13,12 @@ export function statusCodeOf(state: JobState): number {
   return STATUS_CODES[state];
 }
 
+/** Appends warnings to a job record, once each. */
+export function addWarnings(record: JobRecord, ...texts: string[]): void {
+  const fresh = texts.filter((t) => !record.warnings?.includes(t));
+  if (fresh.length) record.warnings = [...(record.warnings ?? []), ...fresh];
+}
+
 /** Sets a file's state and the matching status code together. */
 export function setFileStatus(entry: FileEntry, status: JobState): void {
   entry.status = status;
