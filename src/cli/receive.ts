@@ -67,7 +67,13 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
       onHandled: () => { if (flags.once) stop(); },
     });
     const requestClientCert = !!r.tls?.requestClientCertificate || Object.values(ctx.config.partners).some((p) => p.inbound.requireClientCertificate);
-    const options = { maxHeaderSize: r.maxHeaderBytes, requestTimeout: r.requestTimeout * 1000 };
+    const options = {
+      maxHeaderSize: r.maxHeaderBytes,
+      requestTimeout: r.requestTimeout * 1000,
+      // Node checks the timeouts every connectionsCheckingInterval (30 s by default); check often
+      // enough that receive.requestTimeout is kept to within a quarter of itself.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, (r.requestTimeout * 1000) / 4)),
+    };
     server = r.tls
       ? https.createServer({
         ...options,

@@ -4,31 +4,17 @@
  * unknown partner, basic auth, hostile file names, policy, HEAD.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { buildMessage, collect, loadCertificates, loadPrivateKey } from "../../src/core/index.js";
 import { opensslIdentity, tempDir } from "../helpers/tools.js";
+import { as2, startAs2Receive, type As2Server } from "../helpers/as2-process.js";
 
-const BIN = join(process.cwd(), "bin", "as2.js");
 const dir = tempDir();
 const PAYLOAD = Buffer.from("UNB+UNOA:2+MYCO+ACME+261122:1200+1'UNH+1+ORDERS:D:96A:UN'\n".repeat(500));
 
-function as2(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, ["--openssl-legacy-provider", BIN, ...args], { env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-    c.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
-    c.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-let server: ChildProcess;
-let url = "";
-const events: Array<Record<string, unknown>> = [];
+let server: As2Server;
 let myUrl = "";
 
 function cfg(name: string, c: Record<string, unknown>): string {
@@ -47,25 +33,9 @@ before(async () => {
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
     partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { requireSigned: true, users: [{ username: "myco", password: "in-Pass" }] } } },
   });
-  server = spawn(process.execPath, ["--openssl-legacy-provider", BIN, "receive", "--config", acme, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
-  let buf = "";
-  url = await new Promise<string>((resolve, reject) => {
-    server.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        events.push(line);
-        if (line.event === "listening") resolve(line.url as string);
-      }
-    });
-    server.once("exit", (c) => reject(new Error(`as2 receive exited with ${c}`)));
-  });
-  myUrl = url;
+  server = await startAs2Receive(acme);
+  myUrl = server.url;
 });
-
-after(() => { server?.kill("SIGTERM"); });
 
 function myco(partner: Record<string, unknown> = {}): string {
   return cfg(`myco-${Object.keys(partner).join("-") || "base"}`, {
@@ -89,7 +59,7 @@ test("as2 send -> as2 receive: signed + encrypted + compressed, signed sync MDN;
   assert.equal(job.sendDetails[0].mdnChecks.mic.verdict, "pass");
   assert.equal(job.sendDetails[0].mdnChecks.signature.verdict, "pass");
   assert.deepEqual(readFileSync(join(dir, "acme-data", "inbox", "myco", "orders-1.edi")), PAYLOAD);
-  const ev = events.find((e) => e.event === "message" && e.messageId === job.files[0].as2MessageId)!;
+  const ev = server.events.find((e) => e.event === "message" && e.messageId === job.files[0].as2MessageId)!;
   assert.equal(ev.disposition, "processed");
   const rec = JSON.parse(readFileSync(join(dir, "acme-data", "jobs", `${ev.runId}.json`), "utf8"));
   assert.equal(rec.type, "AS2 Receive");
@@ -113,7 +83,7 @@ test("a resend with the same Message-ID gets the earlier MDN and no second file 
   assert.equal(resent.status, 0, resent.stderr);
   assert.equal(JSON.parse(resent.stdout).files[0].as2MessageId, first.files[0].as2MessageId);
   assert.deepEqual(readdirSync(join(dir, "acme-data", "inbox", "myco")).filter((n) => n.startsWith("orders-dup")), ["orders-dup.edi"]);
-  assert.ok(events.some((e) => e.event === "duplicate" && e.messageId === first.files[0].as2MessageId));
+  assert.ok(server.events.some((e) => e.event === "duplicate" && e.messageId === first.files[0].as2MessageId));
 });
 
 test("async MDN: the receiver answers 200, posts the MDN to the sender's own receive server, and --wait-mdn sees it", async () => {
@@ -125,23 +95,16 @@ test("async MDN: the receiver answers 200, posts the MDN to the sender's own rec
     receive: { host: "127.0.0.1", port: 0, path: "/mdn" },
     partners: { acme: { as2Id: "ACME", url: myUrl, certificate: "acme.crt", username: "myco", password: "in-Pass" } },
   });
-  let mdnUrlSeen = false;
-  const mycoServer = spawn(process.execPath, ["--openssl-legacy-provider", BIN, "receive", "--config", mycoRecv, "--json", "--once"], { stdio: ["ignore", "pipe", "pipe"] });
-  // Listen for the exit now: with --once it may come before the sender is done.
-  const exited = new Promise<number | null>((resolve) => mycoServer.once("exit", resolve));
-  let serverOut = "";
-  mycoServer.stderr!.on("data", (d: Buffer) => { serverOut += d.toString(); });
-  const mdnUrl = await new Promise<string>((resolve) => {
-    mycoServer.stdout!.on("data", (d: Buffer) => { serverOut += d.toString(); if (!mdnUrlSeen) { mdnUrlSeen = true; resolve(JSON.parse(d.toString().split("\n")[0]!).url); } });
-  });
+  const mycoServer = await startAs2Receive(mycoRecv, ["--once"]);
+  const mdnUrl = mycoServer.url;
   const r = await as2(["send", "--config", myco({ mdn: { request: "signed", mode: "async", url: mdnUrl } }), "--partner", "acme", "--wait-mdn", "30", "--json", file("orders-async.edi")]);
   assert.equal(r.status, 0, r.stderr + r.stdout);
   const job = JSON.parse(r.stdout);
   assert.equal(job.state, "SUCCESS");
   assert.equal(job.messages[0].mdnStatus, "Received");
   assert.equal(job.sendDetails[0].mdnChecks.mic.verdict, "pass");
-  const code = await Promise.race([exited, new Promise<number>((resolve) => setTimeout(() => { mycoServer.kill("SIGKILL"); resolve(-1); }, 15_000).unref())]);
-  assert.notEqual(code, -1, `as2 receive --once did not exit: ${serverOut}`);
+  const code = await Promise.race([mycoServer.exited.then((x) => x.code), new Promise<number>((resolve) => setTimeout(() => resolve(-1), 15_000).unref())]);
+  assert.notEqual(code, -1, `as2 receive --once did not exit: ${mycoServer.stderr()}`);
   assert.equal(code, 0, "--once exits 0 after the MDN");
 });
 

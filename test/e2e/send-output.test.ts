@@ -14,9 +14,9 @@ import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
+import { NODE_ARGS } from "../helpers/as2-process.js";
 import { makePki, PROXY_USER, startTinyproxy, type TestPki } from "../helpers/net.js";
 
-const BIN = join(process.cwd(), "bin", "as2.js");
 const dir = tempDir();
 
 interface Seen { headers: http.IncomingHttpHeaders; bytes: number; clientCn?: string }
@@ -84,7 +84,7 @@ const big = () => {
 
 test("on a TTY: a spinner per file, a progress bar with bytes and rate, a final mark", async () => {
   const cfg = config("tty", { url: slowUrl });
-  const cmd = [process.execPath, "--openssl-legacy-provider", BIN, "send", "--config", cfg, "--partner", "acme", big()].map((a) => `'${a}'`).join(" ");
+  const cmd = [process.execPath, ...NODE_ARGS, "send", "--config", cfg, "--partner", "acme", big()].map((a) => `'${a}'`).join(" ");
   const r = await run("script", ["-qec", cmd, "/dev/null"]);
   assert.equal(r.status, 0, r.stdout);
   assert.match(r.stdout, /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] (preparing|sending) big\.edi \[[#-]{24}\] +\d+% [\d.]+ [KM]B\/[\d.]+ MB [\d.]+ [KM]B\/s/);
@@ -94,12 +94,12 @@ test("on a TTY: a spinner per file, a progress bar with bytes and rate, a final 
 
 test("--quiet on a TTY, and any pipe: no spinner, no progress, only the result", async () => {
   const cfg = config("quiet", { url: slowUrl });
-  const cmd = [process.execPath, "--openssl-legacy-provider", BIN, "send", "--config", cfg, "--partner", "acme", "--quiet", big()].map((a) => `'${a}'`).join(" ");
+  const cmd = [process.execPath, ...NODE_ARGS, "send", "--config", cfg, "--partner", "acme", "--quiet", big()].map((a) => `'${a}'`).join(" ");
   const tty = await run("script", ["-qec", cmd, "/dev/null"]);
   assert.equal(tty.status, 0, tty.stdout);
   assert.doesNotMatch(tty.stdout, /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏✔]|\x1b\[/);
   assert.match(tty.stdout, /SUCCESS +big\.edi/);
-  const piped = await run(process.execPath, ["--openssl-legacy-provider", BIN, "send", "--config", cfg, "--partner", "acme", big()]);
+  const piped = await run(process.execPath, [...NODE_ARGS, "send", "--config", cfg, "--partner", "acme", big()]);
   assert.equal(piped.status, 0, piped.stderr);
   assert.equal(piped.stderr, "");
   assert.match(piped.stdout, /^\S+ {2}SUCCESS {2}1 file to acme \(ACME\)\n {2}SUCCESS +big\.edi {2}<[^>]+> {2}Not Requested\n$/);
@@ -112,7 +112,7 @@ test("the config's transport properties reach the wire: HTTPS with CA and client
     tls: { ca: [pki.caCert], clientCertificate: pki.clientCert, clientKey: pki.clientKey, minVersion: "TLSv1.2" },
     proxy: { type: "http", host: "127.0.0.2", alternateHost: "127.0.0.1", port: tiny, ...PROXY_USER },
   });
-  const r = await run(process.execPath, ["--openssl-legacy-provider", BIN, "send", "--config", cfg, "--partner", "acme", "--json", big()]);
+  const r = await run(process.execPath, [...NODE_ARGS, "send", "--config", cfg, "--partner", "acme", "--json", big()]);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(seen.length, 1);
   const s = seen[0]!;

@@ -6,7 +6,6 @@
  * interruption; notifications; MDN file destinations.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
@@ -18,23 +17,8 @@ import { loadConfig, loadKeyMaterial } from "../../src/config/load.js";
 import { recordAsyncMdn } from "../../src/jobs/async-mdn.js";
 import type { JobRecord } from "../../src/store/index.js";
 import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
+import { as2, type Run } from "../helpers/as2-process.js";
 import { BC_CP, startOpensslReceiver, type OpensslReceiver } from "../helpers/openssl-receiver.js";
-
-const BIN = join(process.cwd(), "bin", "as2.js");
-
-interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-function as2(args: string[], opts: { cwd?: string; env?: Record<string, string>; onSpawn?: (pid: number) => void } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--openssl-legacy-provider", BIN, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: "1", ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
-    opts.onSpawn?.(child.pid!);
-    child.on("close", (status, signal) => resolve({ status, signal, stdout, stderr }));
-  });
-}
 
 const dir = tempDir();
 let receiver: OpensslReceiver;
