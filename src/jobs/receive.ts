@@ -144,13 +144,37 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
     if (req.method === "HEAD") { res.writeHead(200, { "Content-Length": "0" }); res.end(); return; }
     if (req.method !== "POST") return refuse(res, 405, "AS2 messages are POSTed", { Allow: "POST, HEAD" });
     const length = Number(req.headers["content-length"] ?? NaN);
+    const tooLarge = `the message is larger than receive.maxMessageBytes (${config.receive.maxMessageBytes} bytes)`;
     if (Number.isFinite(length) && length > config.receive.maxMessageBytes) {
-      event({ event: "rejected", remote, status: 413, detail: `Content-Length ${length} exceeds receive.maxMessageBytes ${config.receive.maxMessageBytes}` });
-      return refuse(res, 413, `the message is larger than ${config.receive.maxMessageBytes} bytes`);
+      event({ event: "rejected", remote, messageId: req.headers["message-id"] as string | undefined, status: 413, detail: `Content-Length ${length}: ${tooLarge}` });
+      return refuse(res, 413, tooLarge);
     }
-    const body = limitSize(req, config.receive.maxMessageBytes, "the message");
+    const started = Date.now();
+    let bytesIn = 0;
+    const counted = (async function* () { for await (const c of req as AsyncIterable<Buffer>) { bytesIn += c.length; yield c; } })();
+    const body = limitSize(counted, config.receive.maxMessageBytes, "the message");
+    const overLimit = () => bytesIn > config.receive.maxMessageBytes;
+    /** A body that stopped coming: the sender went away, or receive.requestTimeout cut it off. */
+    const incomplete = (e: unknown): As2Error | undefined => {
+      if (!req.readableAborted && !req.socket.destroyed) return undefined;
+      const got = `${bytesIn}${Number.isFinite(length) ? ` of ${length}` : ""} bytes`;
+      const why = Date.now() - started >= config.receive.requestTimeout * 1000
+        ? `receive.requestTimeout (${config.receive.requestTimeout} s) ran out with ${got} received`
+        : `the sender closed the connection after ${got}`;
+      return new As2Error(ErrorCodes.TRUNCATED, `the message is incomplete: ${why}`, { cause: e });
+    };
     const contentType = String(req.headers["content-type"] ?? "");
-    const { head, rest } = await peek(body, 16 * 1024);
+    let peeked: Awaited<ReturnType<typeof peek>>;
+    try {
+      peeked = await peek(body, 16 * 1024);
+    } catch (e) {
+      const cut = incomplete(e);
+      const why = overLimit() ? tooLarge : (cut ?? (e as Error)).message;
+      const status = overLimit() ? 413 : 400;
+      event({ event: "rejected", remote, messageId: req.headers["message-id"] as string | undefined, status, detail: why });
+      return refuse(res, status, why);
+    }
+    const { head, rest } = peeked;
     if (isMdnRequest(contentType, head)) return handleMdn(req, res, remote, rest);
 
     const fromRaw = req.headers["as2-from"];
@@ -246,8 +270,11 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
         await pipeline(Readable.from(rest), createWriteStream(spool, { mode: 0o600 }));
       } catch (e) {
         await rm(spool, { force: true });
-        await failRecord(runId, e);
-        return refuse(res, isAs2Error(e) && e.code === ErrorCodes.LIMIT_EXCEEDED ? 413 : 400, (e as Error).message);
+        const err = overLimit() ? new As2Error(ErrorCodes.LIMIT_EXCEEDED, tooLarge, { cause: e }) : incomplete(e) ?? e;
+        await failRecord(runId, err);
+        const status = overLimit() ? 413 : 400;
+        event({ event: "rejected", remote, partner: partnerName, messageId, runId, status, detail: (err as Error).message });
+        return refuse(res, status, (err as Error).message);
       }
       send(res, 200, {});
       source = createReadStream(spool);
@@ -275,12 +302,13 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       stored = await writer!.commit(sanitizeFilename(opened.payload.filename, messageId), partner.inbound.whenExists);
     } catch (e) {
       await writer?.discard();
-      if (isAs2Error(e) && e.code === ErrorCodes.LIMIT_EXCEEDED && /the message/.test(e.message) && !spool) {
-        await failRecord(runId, e);
-        event({ event: "rejected", remote, partner: partnerName, messageId, runId, status: 413, detail: e.message });
-        return refuse(res, 413, e.message);
+      if (overLimit() && !spool) {
+        const err = new As2Error(ErrorCodes.LIMIT_EXCEEDED, tooLarge, { cause: e });
+        await failRecord(runId, err);
+        event({ event: "rejected", remote, partner: partnerName, messageId, runId, status: 413, detail: tooLarge });
+        return refuse(res, 413, tooLarge);
       }
-      failure = isAs2Error(e) ? e : new As2Error(ErrorCodes.MALFORMED_MIME, (e as Error).message, { cause: e });
+      failure = incomplete(e) ?? (isAs2Error(e) ? e : new As2Error(ErrorCodes.MALFORMED_MIME, (e as Error).message, { cause: e }));
     } finally {
       if (spool) await rm(spool, { force: true });
     }
@@ -325,6 +353,10 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
     }
     if (spool || asyncUrl) {
       await postAsyncMdn(asyncUrl!, mdnHeaders(mdn), mdn.body, runId, partnerName, messageId);
+      return;
+    }
+    if (req.socket.destroyed) {
+      await store.update(runId, (r) => addWarnings(r, "the sender had closed the connection; the MDN was not delivered"));
       return;
     }
     // X1/X4: the sync MDN is the 200 response, also when it reports an error.
