@@ -8,7 +8,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { loadKeyMaterial } from "../config/load.js";
-import { createReceiveHandler, type ReceiveEvent } from "../jobs/receive.js";
+import { createReceiveHandler, sweepInboxes, type ReceiveEvent } from "../jobs/receive.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 
 export interface ReceiveFlags {
@@ -46,6 +46,9 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   }
   const keys = loadKeyMaterial(ctx.config, new Date());
   for (const w of keys.warnings) ctx.output.warn(w);
+
+  const swept = await sweepInboxes(ctx.config);
+  if (swept) ctx.output.log(`removed ${swept} incomplete temp file(s) left in the inboxes by an earlier receiver that did not finish`);
 
   let closing = false;
   let server!: http.Server;

@@ -1,12 +1,13 @@
 /**
  * Storing a received payload in the partner's inbox (as2-reference S8): the name comes from
  * Content-Disposition, sanitised, else from the Message-ID; the bytes go to a temp file in the
- * same folder, are fsynced, and only then renamed into place, so the inbox never shows half a
- * file and a positive MDN never precedes the data being on disk.
+ * inbox's `.as2kit-tmp` folder (same filesystem, so the rename is atomic), are fsynced, and only
+ * then renamed into place, so the inbox never shows half a file, not even after a SIGKILL, and a
+ * positive MDN never precedes the data being on disk.
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { basename, extname, join } from "node:path";
 import { As2Error, ErrorCodes } from "../core/index.js";
@@ -35,20 +36,50 @@ export function sanitizeFilename(raw: string | undefined, messageId: string): st
 
 export type InboxWhenExists = "rename" | "append" | "overwrite" | "skip" | "error";
 
+/** Where payloads are written before they are complete, inside the inbox. */
+export const INBOX_TMP = ".as2kit-tmp";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 export class InboxWriter {
   readonly tmpPath: string;
   private fh: FileHandle | undefined;
   size = 0;
 
   private constructor(readonly dir: string) {
-    this.tmpPath = join(dir, `.as2kit-${randomBytes(8).toString("hex")}.part`);
+    // The pid in the name lets a later start tell a dead writer's leftovers from a live one's.
+    this.tmpPath = join(dir, INBOX_TMP, `${process.pid}-${randomBytes(8).toString("hex")}.part`);
   }
 
   static async create(dir: string): Promise<InboxWriter> {
-    await mkdir(dir, { recursive: true, mode: 0o750 });
+    await mkdir(join(dir, INBOX_TMP), { recursive: true, mode: 0o750 });
     const w = new InboxWriter(dir);
     w.fh = await open(w.tmpPath, "wx", 0o640);
     return w;
+  }
+
+  /**
+   * Removes temp files left by writers that no longer run (a receiver killed mid-message);
+   * returns how many went. Files of live processes (another receiver on the same inbox) stay.
+   */
+  static async sweep(dir: string): Promise<number> {
+    const tmp = join(dir, INBOX_TMP);
+    const names = await readdir(tmp).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      const pid = Number(/^(\d+)-[0-9a-f]+\.part$/.exec(name)?.[1]);
+      if (!pid || (pid !== process.pid && alive(pid))) continue;
+      await rm(join(tmp, name), { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   async write(source: AsyncIterable<Uint8Array>): Promise<void> {

@@ -121,6 +121,18 @@ function isMdnRequest(contentType: string, head: Buffer): boolean {
   return /content-type:\s*multipart\/report/i.test(headerEnd < 0 ? part : part.slice(0, headerEnd));
 }
 
+/** The partner's inbox: inbound.inbox, else <dataDir>/inbox/<partner>. */
+export function inboxOf(config: As2Config, partnerName: string): string {
+  return config.partners[partnerName]?.inbound.inbox ?? join(config.dataDir, "inbox", partnerName);
+}
+
+/** At start-up: removes temp files a killed receiver left in the inboxes; returns how many. */
+export async function sweepInboxes(config: As2Config): Promise<number> {
+  let removed = 0;
+  for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name));
+  return removed;
+}
+
 export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage, res: ServerResponse) => void {
   const now = ctx.now ?? (() => new Date());
   const { config, keys } = ctx;
@@ -242,7 +254,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
 
     const runId = newRunId(now());
     const startTime = now();
-    const inboxDir = partner.inbound.inbox ?? join(config.dataDir, "inbox", partnerName);
+    const inboxDir = inboxOf(config, partnerName);
     const record: JobRecord = {
       runId, type: "AS2 Receive", command: "transfer", partner: partnerName, senderId: from, receiverId: to,
       startedBy: `${from} from ${remote}`, host: hostname(), pid: process.pid, startTime: startTime.toISOString(),

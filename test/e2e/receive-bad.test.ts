@@ -44,9 +44,10 @@ before(async () => {
   server = await startAs2Receive(config);
 });
 
+/** Files in the inbox (and its temp folder) and the spool. */
 function leftovers(): string[] {
   const list = (d: string) => (existsSync(d) ? readdirSync(d).map((f) => join(d, f)) : []);
-  return [...list(inbox), ...list(spool)];
+  return [...list(inbox).filter((f) => !f.endsWith(".as2kit-tmp")), ...list(join(inbox, ".as2kit-tmp")), ...list(spool)];
 }
 
 function as2Headers(msg: OpensslMessage, messageId: string, signedMdn = true): Record<string, string> {
@@ -235,5 +236,5 @@ test("after all of that, a good message still goes through", async () => {
   assert.equal(res.status, 200);
   const mdn = checkMdnWithOpenssl(dir, res.headers.get("content-type")!, Buffer.from(await res.arrayBuffer()), join(dir, "acme.crt"));
   assert.match(mdn.fields.disposition!, /;\s*processed$/);
-  assert.deepEqual(readdirSync(inbox).map((f) => readFileSync(join(inbox, f)).equals(PAYLOAD)), [true], "exactly one file: this one");
+  assert.deepEqual(leftovers().map((f) => readFileSync(f).equals(PAYLOAD)), [true], "exactly one file: this one");
 });

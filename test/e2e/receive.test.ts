@@ -130,7 +130,7 @@ test("refusals: no auth 401 with a challenge, wrong partner, unsigned when signe
   assert.deepEqual(after.map((n) => n.length <= 200 && !n.includes("/") && !n.includes("\u0000")), after.map(() => true));
   assert.ok(after.includes("escape.edi") && after.includes("passwd") && after.includes("a_b.edi"), after.join(", "));
   assert.equal(existsSync(join(dir, "escape.edi")), false);
-  assert.ok(!readdirSync(inbox).some((n) => n.endsWith(".part")), "no temp file left");
+  assert.deepEqual(readdirSync(join(inbox, ".as2kit-tmp")), [], "no temp file left");
   const wrong = cfg("stranger", { dataDir: "./stranger", station: { as2Id: "STRANGER", key: { pem: "myco.key", certificate: "myco.crt" } }, partners: { acme: { as2Id: "ACME", url: myUrl, certificate: "acme.crt" } } });
   const w = await as2(["send", "--config", wrong, "--partner", "acme", "--json", file("stranger.edi")]);
   assert.equal(w.status, 1);
