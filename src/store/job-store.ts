@@ -5,38 +5,39 @@
  * server recording an async MDN for a send job) never lose each other's changes.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { As2Error, ErrorCodes } from "../core/index.js";
-import { statusCodeOf, type JobRecord } from "./records.js";
+import { isRunId, statusCodeOf, type JobRecord } from "./records.js";
+import { JobIndex, summaryOf, type JobSummary } from "./job-index.js";
 import { writeFileAtomic } from "./atomic-file.js";
+import { withLock } from "./lock-file.js";
 
 /** A run ID that is unique and sorts by time: 20261122T163120123Z-<12 hex>. */
 export function newRunId(now: Date, random: (n: number) => Buffer = randomBytes): string {
   return `${now.toISOString().replace(/[-:.]/g, "")}-${random(6).toString("hex")}`;
 }
 
-const RUN_ID = /^[0-9TZ]+-[0-9a-f]+$/;
-
-/** A lock older than this belongs to a process that died holding it. */
-export const STALE_LOCK_MS = 30_000;
-/** How long update() waits for a lock before giving up. */
-export const LOCK_TIMEOUT_MS = 10_000;
 
 export class JobStore {
   readonly dir: string;
   private ready: Promise<void> | undefined;
 
+  private readonly index: JobIndex;
+
   constructor(dataDir: string) {
     this.dir = join(dataDir, "jobs");
+    this.index = new JobIndex(join(dataDir, "index"), this.dir, (id) => this.load(id));
   }
 
   private ensureDir(): Promise<void> {
-    return (this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined));
+    // Lock files live in a subfolder: the jobs folder's mtime then changes only when records do,
+    // which is how the index tells that it is stale (job-index.ts).
+    return (this.ready ??= mkdir(join(this.dir, ".locks"), { recursive: true, mode: 0o700 }).then(() => undefined));
   }
 
   private file(runId: string): string {
-    if (!RUN_ID.test(runId)) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `"${runId}" is not a run ID`);
+    if (!isRunId(runId)) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `"${runId}" is not a run ID`);
     return `${runId}.json`;
   }
 
@@ -45,6 +46,12 @@ export class JobStore {
     await this.ensureDir();
     record.statusCode = statusCodeOf(record.state);
     await writeFileAtomic(join(this.dir, this.file(record.runId)), `${JSON.stringify(record, null, 2)}\n`);
+    await this.index.append(summaryOf(record));
+  }
+
+  /** Every job's summary (the list of `as2 status`), newest first, from the index. */
+  summaries(): Promise<JobSummary[]> {
+    return this.index.all();
   }
 
   async load(runId: string): Promise<JobRecord | undefined> {
@@ -59,42 +66,18 @@ export class JobStore {
   /** Run IDs, newest first (they sort by time). */
   async runIds(): Promise<string[]> {
     await this.ensureDir();
-    return (await readdir(this.dir)).filter((f) => f.endsWith(".json") && !f.startsWith(".")).map((f) => f.slice(0, -5)).filter((id) => RUN_ID.test(id)).sort().reverse();
+    return (await readdir(this.dir)).filter((f) => f.endsWith(".json") && !f.startsWith(".")).map((f) => f.slice(0, -5)).filter(isRunId).sort().reverse();
   }
 
-  /**
-   * Read-modify-write under an exclusive lock file (O_EXCL create). A lock left by a dead process
-   * is taken over after STALE_LOCK_MS.
-   */
+  /** Read-modify-write under the record's lock file, so concurrent processes never lose a change. */
   async update(runId: string, change: (r: JobRecord) => void | Promise<void>): Promise<JobRecord> {
     await this.ensureDir();
-    const lock = join(this.dir, `.${this.file(runId)}.lock`);
-    const deadline = Date.now() + LOCK_TIMEOUT_MS;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      try {
-        const fh = await open(lock, "wx");
-        await fh.writeFile(String(process.pid));
-        await fh.close();
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-        const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-        if (age > STALE_LOCK_MS) {
-          await rm(lock, { force: true });
-          continue;
-        }
-        if (Date.now() > deadline) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `job ${runId} stayed locked for ${LOCK_TIMEOUT_MS} ms (${lock})`);
-        await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
-      }
-    }
-    try {
+    return withLock(join(this.dir, ".locks", `${this.file(runId)}.lock`), `job ${runId}`, async () => {
       const record = await this.load(runId);
       if (!record) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `no job ${runId} in ${this.dir}`);
       await change(record);
       await this.save(record);
       return record;
-    } finally {
-      await rm(lock, { force: true });
-    }
+    });
   }
 }

@@ -9,6 +9,13 @@ export type JobState = "NOT_STARTED" | "ONGOING" | "AWAITING_MDN" | "SUCCESS" | 
 /** The scheduler's numbering: 0 success, -1 failure, -2 interrupted, 1 not started, 2 ongoing (AWAITING_MDN too), 3 aborted. */
 export const STATUS_CODES = { SUCCESS: 0, FAILED: -1, PARTIAL: -1, INTERRUPTED: -2, NOT_STARTED: 1, ONGOING: 2, AWAITING_MDN: 2, ABORTED: 3 } as const;
 
+const RUN_ID = /^[0-9TZ]+-[0-9a-f]+$/;
+
+/** A run ID as newRunId makes them (and nothing that could be a path). */
+export function isRunId(s: string): boolean {
+  return RUN_ID.test(s);
+}
+
 export function statusCodeOf(state: JobState): number {
   return STATUS_CODES[state];
 }

@@ -35,7 +35,7 @@ test("save/load round trip; statusCode is derived; no temp files remain; list is
   const loaded = await store.load(ids[0]!);
   assert.equal(loaded!.statusCode, 2);
   assert.deepEqual(await store.runIds(), [ids[1], ids[0]]);
-  assert.deepEqual(readdirSync(store.dir).filter((f) => f.startsWith(".")), []);
+  assert.deepEqual(readdirSync(store.dir).filter((f) => f.startsWith(".")), [".locks"]);
   assert.equal(await store.load(newRunId(new Date())), undefined);
   await assert.rejects(store.load("../../etc/passwd"), /not a run ID/);
 });
@@ -63,7 +63,7 @@ test("a lock left by a dead process is taken over once stale", async () => {
   const store = new JobStore(tempDir());
   const id = newRunId(new Date());
   await store.save(record(id));
-  const lock = join(store.dir, `.${id}.json.lock`);
+  const lock = join(store.dir, ".locks", `${id}.json.lock`);
   writeFileSync(lock, "99999");
   const old = new Date(Date.now() - STALE_LOCK_MS - 1000);
   utimesSync(lock, old, old);
