@@ -9,6 +9,7 @@ import { ConfigError } from "../config/validate.js";
 import { EXIT, UsageError, type GlobalOptions } from "./context.js";
 import { sendCommand, type SendFlags } from "./send.js";
 import { receiveCommand, type ReceiveFlags } from "./receive.js";
+import { statusCommand, type StatusFlags } from "./status.js";
 
 export { EXIT };
 
@@ -75,7 +76,20 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
       state.exitCode = await receiveCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
     });
   program.command("mdn-verify").description("check a saved MDN: signature, Original-Message-ID, disposition, MIC").allowUnknownOption().allowExcessArguments().action(notYet("mdn-verify"));
-  program.command("status").description("list jobs or show one job").allowUnknownOption().allowExcessArguments().action(notYet("status"));
+  program
+    .command("status")
+    .description("list jobs (newest first) or show one job")
+    .argument("[runId]", "the job to show")
+    .option("--partner <name>", "only this partner's jobs")
+    .option("--direction <dir>", "send or receive")
+    .option("--state <STATE>", "NOT_STARTED|ONGOING|AWAITING_MDN|SUCCESS|FAILED|PARTIAL|INTERRUPTED")
+    .option("--since <date>", "jobs started at or after this ISO date")
+    .option("--page-offset <n>", "skip this many jobs", undefined)
+    .option("--page-length <n>", "jobs per page (default 50)", undefined)
+    .option("--wait <seconds>", "with a runId: wait until the job is finished (exit 4 when the time runs out)")
+    .action(async (runId: string | undefined, flags: StatusFlags, cmd: Command) => {
+      state.exitCode = await statusCommand(runId, flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
   return program;
 }
 

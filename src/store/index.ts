@@ -5,3 +5,4 @@ export * from "./received-index.js";
 export * from "./atomic-file.js";
 export * from "./job-index.js";
 export * from "./lock-file.js";
+export * from "./job-query.js";
