@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 const run = (...args: string[]) => spawnSync(process.execPath, ["--openssl-legacy-provider", "bin/as2.js", ...args], { encoding: "utf8" });
 
@@ -28,10 +28,16 @@ test("commands not built yet fail clearly instead of pretending", () => {
   assert.equal(run("bogus").status, 2);
 });
 
-test("the README's first command (the core demo) runs and verifies everything", () => {
-  const r = spawnSync(process.execPath, ["--openssl-legacy-provider", "dist/demo.js"], { encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /identical: true/);
-  assert.match(r.stdout, /MDN mic\s+PASS/);
+test("the README's first command: the loopback demo between two stations (send, receive, status), cleaning up after itself", () => {
+  const r = spawnSync(process.execPath, ["--openssl-legacy-provider", "dist/demo.js"], { encoding: "utf8", timeout: 150_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /\[ACME server\] received <[^>]+> -> \S+sample-order\.edi: processed/);
+  assert.match(r.stdout, /\[MYCO server\] async MDN for <[^>]+>: automatic-action\/MDN-sent-automatically; processed/);
+  assert.equal(r.stdout.match(/AS2 Send\s+transfer\s+\S+ \S+\s+1\s+MYCO\s+ACME\s+Received\s+SUCCESS/g)?.length, 2, r.stdout);
+  assert.equal(r.stdout.match(/AS2 Receive\s+transfer\s+\S+ \S+\s+1\s+MYCO\s+ACME\s+\S+\s+SUCCESS/g)?.length, 2, r.stdout);
+  assert.match(r.stdout, /Security\s+signed, encrypted, compressed/);
+  assert.match(r.stdout, /mic\s+PASS/);
   assert.match(r.stdout, /demo: OK/);
+  const workDir = /working in (\S+)/.exec(r.stdout)![1]!;
+  assert.equal(existsSync(workDir), false, "the demo removes what it made");
 });
