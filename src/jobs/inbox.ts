@@ -36,6 +36,9 @@ export function sanitizeFilename(raw: string | undefined, messageId: string): st
 
 export type InboxWhenExists = "rename" | "append" | "overwrite" | "skip" | "error";
 
+/** How much of a payload is gathered before one write. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
 /** Where payloads are written before they are complete, inside the inbox. */
 export const INBOX_TMP = ".as2kit-tmp";
 
@@ -83,10 +86,26 @@ export class InboxWriter {
   }
 
   async write(source: AsyncIterable<Uint8Array>): Promise<void> {
+    // Decryption hands over pieces of a few KiB; one write per piece costs a thread-pool round
+    // trip each (measured: 64 MiB in 2.2 s). Gathering about 1 MiB per writev keeps memory
+    // bounded and the disk busy.
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (!pendingBytes) return;
+      const batch = pending;
+      pending = [];
+      pendingBytes = 0;
+      await this.fh!.writev(batch);
+    };
     for await (const c of source) {
-      await this.fh!.write(c);
+      // The source may reuse its buffer after the next pull: keep a copy of what is held.
+      pending.push(Buffer.from(c));
+      pendingBytes += c.byteLength;
       this.size += c.byteLength;
+      if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
     }
+    await flush();
   }
 
   /** Removes the temp file (a failed or refused message leaves nothing behind). */

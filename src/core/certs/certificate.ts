@@ -16,16 +16,31 @@ pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: crypto.we
 export class Certificate {
   readonly der: Buffer;
   readonly x509: crypto.X509Certificate;
-  readonly pkijs: pkijs.Certificate;
+  private parsed: pkijs.Certificate | undefined;
+  private issuer_: Buffer | undefined;
 
   constructor(der: Uint8Array) {
     this.der = Buffer.from(der);
     try {
       this.x509 = new crypto.X509Certificate(this.der);
-      this.pkijs = pkijs.Certificate.fromBER(toArrayBuffer(this.der));
     } catch (e) {
       throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `not a valid X.509 certificate: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /**
+   * The pkijs view, parsed on first use: every received signature carries a certificate, and
+   * most are only compared by their bytes (a pkijs parse costs milliseconds per message).
+   */
+  get pkijs(): pkijs.Certificate {
+    if (!this.parsed) {
+      try {
+        this.parsed = pkijs.Certificate.fromBER(toArrayBuffer(this.der));
+      } catch (e) {
+        throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `not a readable X.509 certificate: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return this.parsed;
   }
 
   get subject(): string {
@@ -48,7 +63,7 @@ export class Certificate {
   }
   /** DER of the issuer Name, for issuerAndSerialNumber (RFC 5652 §10.2.4). */
   get issuerDer(): Buffer {
-    return Buffer.from(this.pkijs.issuer.toSchema().toBER(false));
+    return (this.issuer_ ??= Buffer.from(this.pkijs.issuer.toSchema().toBER(false)));
   }
   /** Serial number content octets as encoded in the certificate. */
   get serialBytes(): Buffer {

@@ -174,17 +174,21 @@ function readPss(params: unknown, digest: DigestAlgorithm): number {
 
 export function parseSignedData(input: Uint8Array): ParsedSignature {
   let sd: pkijs.SignedData;
+  let ci: pkijs.ContentInfo;
   try {
-    const ci = pkijs.ContentInfo.fromBER(toArrayBuffer(input));
+    ci = pkijs.ContentInfo.fromBER(toArrayBuffer(input));
     if (ci.contentType !== OID.signedData) throw bad(`content type is ${ci.contentType}, not signedData`);
     sd = new pkijs.SignedData({ schema: ci.content });
   } catch (e) {
     if (e instanceof As2Error) throw e;
     throw new As2Error(ErrorCodes.MALFORMED_CMS, `not a readable CMS SignedData: ${(e as Error).message}`, { cause: e });
   }
+  // The certificates exactly as received: their DER from the parse tree, not pkijs re-encoded
+  // (RFC 5652 §5.1 certificates [0] IMPLICIT; other choices such as attribute certificates are skipped).
   const certificates: Certificate[] = [];
-  for (const c of sd.certificates ?? []) {
-    if (c instanceof pkijs.Certificate) certificates.push(new Certificate(new Uint8Array(c.toSchema().toBER(false))));
+  const certSet = (ci.content as asn1js.Sequence).valueBlock.value.find((b) => b.idBlock.tagClass === 3 && b.idBlock.tagNumber === 0) as asn1js.Constructed | undefined;
+  for (const c of certSet?.valueBlock.value ?? []) {
+    if (c.idBlock.tagClass === 1 && c.idBlock.tagNumber === 16) certificates.push(new Certificate(new Uint8Array(c.valueBeforeDecodeView)));
   }
   const signers = sd.signerInfos.map((si): ParsedSignerInfo => {
     const digest = digestByOid(si.digestAlgorithm.algorithmId);
