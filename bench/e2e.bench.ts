@@ -8,7 +8,7 @@
 //      BENCH_E2E_MSGS files (default 50) as one job, every message signed + encrypted with a
 //      signed sync MDN: messages per second, and the receiver's peak RSS.
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -59,7 +59,7 @@ async function receiver(config: string): Promise<{ url: string; stop: () => Prom
     url,
     stop: async () => {
       // SIGTERM to the node child of /usr/bin/time: graceful stop, then time prints its figures.
-      execFileSync("pkill", ["-TERM", "-P", String(c.pid)]);
+      for (const pid of readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, "utf8").trim().split(/\s+/)) process.kill(Number(pid), "SIGTERM");
       const code = await exited;
       return { seconds: 0, rssMb: rssOf(stderr), code, stdout: "", stderr };
     },
