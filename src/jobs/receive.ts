@@ -175,13 +175,15 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
         : `the sender closed the connection after ${got}`;
       return new As2Error(ErrorCodes.TRUNCATED, `the message is incomplete: ${why}`, { cause: e });
     };
+    /** What went wrong with the body itself (too large, or incomplete), if anything did. */
+    const bodyProblem = (e: unknown): As2Error | undefined =>
+      overLimit() ? new As2Error(ErrorCodes.LIMIT_EXCEEDED, tooLarge, { cause: e }) : incomplete(e);
     const contentType = String(req.headers["content-type"] ?? "");
     let peeked: Awaited<ReturnType<typeof peek>>;
     try {
       peeked = await peek(body, 16 * 1024);
     } catch (e) {
-      const cut = incomplete(e);
-      const why = overLimit() ? tooLarge : (cut ?? (e as Error)).message;
+      const why = (bodyProblem(e) ?? (e as Error)).message;
       const status = overLimit() ? 413 : 400;
       event({ event: "rejected", remote, messageId: req.headers["message-id"] as string | undefined, status, detail: why });
       return refuse(res, status, why);
@@ -282,11 +284,11 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
         await pipeline(Readable.from(rest), createWriteStream(spool, { mode: 0o600 }));
       } catch (e) {
         await rm(spool, { force: true });
-        const err = overLimit() ? new As2Error(ErrorCodes.LIMIT_EXCEEDED, tooLarge, { cause: e }) : incomplete(e) ?? e;
+        const err = bodyProblem(e) ?? (e as Error);
         await failRecord(runId, err);
         const status = overLimit() ? 413 : 400;
-        event({ event: "rejected", remote, partner: partnerName, messageId, runId, status, detail: (err as Error).message });
-        return refuse(res, status, (err as Error).message);
+        event({ event: "rejected", remote, partner: partnerName, messageId, runId, status, detail: err.message });
+        return refuse(res, status, err.message);
       }
       send(res, 200, {});
       source = createReadStream(spool);
@@ -314,13 +316,13 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       stored = await writer!.commit(sanitizeFilename(opened.payload.filename, messageId), partner.inbound.whenExists);
     } catch (e) {
       await writer?.discard();
-      if (overLimit() && !spool) {
-        const err = new As2Error(ErrorCodes.LIMIT_EXCEEDED, tooLarge, { cause: e });
-        await failRecord(runId, err);
+      const problem = bodyProblem(e);
+      if (problem?.code === ErrorCodes.LIMIT_EXCEEDED && !spool) {
+        await failRecord(runId, problem);
         event({ event: "rejected", remote, partner: partnerName, messageId, runId, status: 413, detail: tooLarge });
         return refuse(res, 413, tooLarge);
       }
-      failure = incomplete(e) ?? (isAs2Error(e) ? e : new As2Error(ErrorCodes.MALFORMED_MIME, (e as Error).message, { cause: e }));
+      failure = problem ?? (isAs2Error(e) ? e : new As2Error(ErrorCodes.MALFORMED_MIME, (e as Error).message, { cause: e }));
     } finally {
       if (spool) await rm(spool, { force: true });
     }

@@ -8,9 +8,9 @@
  * and rewritten compactly.
  */
 import { constants } from "node:fs";
-import { mkdir, open, readFile, readdir, stat } from "node:fs/promises";
+import { mkdir, open, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { isRunId, type JobRecord, type JobState, type JobType } from "./records.js";
+import type { JobRecord, JobState, JobType } from "./records.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { withLock } from "./lock-file.js";
 
@@ -67,7 +67,7 @@ export class JobIndex {
   constructor(
     private readonly indexDir: string,
     private readonly jobsDir: string,
-    private readonly loadRecord: (runId: string) => Promise<JobRecord | undefined>,
+    private readonly store: { load(runId: string): Promise<JobRecord | undefined>; runIds(): Promise<string[]> },
     private readonly compactSlack = 1000,
   ) {
     this.file = join(indexDir, "jobs.idx");
@@ -139,7 +139,7 @@ export class JobIndex {
     await mkdir(this.indexDir, { recursive: true, mode: 0o700 });
     return withLock(this.lock, "the job index", async () => {
       const old = changedSince === Infinity ? new Map<string, JobSummary>() : this.parse(await readFile(this.file, "utf8").catch(() => "")).map;
-      const ids = (await readdir(this.jobsDir).catch(() => [] as string[])).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5)).filter(isRunId);
+      const ids = await this.store.runIds();
       const map = new Map<string, JobSummary>();
       for (let i = 0; i < ids.length; i += REBUILD_BATCH) {
         await Promise.all(ids.slice(i, i + REBUILD_BATCH).map(async (id) => {
@@ -148,7 +148,7 @@ export class JobIndex {
             const unchanged = changedSince === -Infinity || (await stat(join(this.jobsDir, `${id}.json`)).then((s) => s.mtimeMs < changedSince, () => false));
             if (unchanged) { map.set(id, known); return; }
           }
-          const r = await this.loadRecord(id).catch(() => undefined);
+          const r = await this.store.load(id).catch(() => undefined);
           if (r) map.set(id, summaryOf(r));
         }));
       }

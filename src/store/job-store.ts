@@ -27,7 +27,7 @@ export class JobStore {
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, "jobs");
-    this.index = new JobIndex(join(dataDir, "index"), this.dir, (id) => this.load(id));
+    this.index = new JobIndex(join(dataDir, "index"), this.dir, this);
   }
 
   private ensureDir(): Promise<void> {

@@ -153,9 +153,9 @@ function rawExchange(write: (s: net.Socket) => void, waitMs = 20_000): Promise<{
   });
 }
 
-function requestHead(messageId: string, extra: string[]): string {
+function requestHead(messageId: string, extra: string[], contentType = "application/edifact"): string {
   const url = new URL(server.url);
-  return [`POST ${url.pathname} HTTP/1.1`, `Host: ${url.host}`, "AS2-Version: 1.2", "AS2-From: MYCO", "AS2-To: ACME", `Message-ID: ${messageId}`, "Content-Type: application/edifact", ...extra, "", ""].join("\r\n");
+  return [`POST ${url.pathname} HTTP/1.1`, `Host: ${url.host}`, "AS2-Version: 1.2", "AS2-From: MYCO", "AS2-To: ACME", `Message-ID: ${messageId}`, `Content-Type: ${contentType}`, ...extra, "", ""].join("\r\n");
 }
 
 test("oversized and chunked (no Content-Length): 413 once the limit is crossed, nothing written", async () => {
@@ -190,7 +190,7 @@ test("truncated in transit, early (within the first 16 KiB): a rejected event na
   const msg = build(["sign", "encrypt"]);
   const id = newId();
   await rawExchange((s) => {
-    s.write(requestHead(id, [`Content-Length: ${msg.body.length}`]).replace("Content-Type: application/edifact", `Content-Type: ${msg.contentType}`));
+    s.write(requestHead(id, [`Content-Length: ${msg.body.length}`], msg.contentType));
     s.write(msg.body.subarray(0, 1000), () => setTimeout(() => s.destroy(), 200));
   });
   const ev = await server.waitFor((e) => e.event === "rejected" && e.messageId === id);
@@ -202,7 +202,7 @@ test("truncated in transit (the client goes away mid-body): no file, a FAILED re
   const msg = buildWithOpenssl(sender, Buffer.concat([PAYLOAD, PAYLOAD, PAYLOAD]), "big.edi", "application/edifact", ["sign", "encrypt"]);
   const id = newId();
   await rawExchange((s) => {
-    s.write(requestHead(id, [`Content-Length: ${msg.body.length}`]).replace("Content-Type: application/edifact", `Content-Type: ${msg.contentType}`));
+    s.write(requestHead(id, [`Content-Length: ${msg.body.length}`], msg.contentType));
     s.write(msg.body.subarray(0, msg.body.length >> 1), () => setTimeout(() => s.destroy(), 200));
   });
   const ev = await server.waitFor((e) => e.event === "message" && e.messageId === id);
@@ -218,7 +218,7 @@ test("a client that stalls mid-body is cut off after receive.requestTimeout (2 s
   const msg = buildWithOpenssl(sender, Buffer.concat([PAYLOAD, PAYLOAD, PAYLOAD]), "stall.edi", "application/edifact", ["sign", "encrypt"]);
   const id = newId();
   const { response, closedAfterMs } = await rawExchange((s) => {
-    s.write(requestHead(id, [`Content-Length: ${msg.body.length}`]).replace("Content-Type: application/edifact", `Content-Type: ${msg.contentType}`));
+    s.write(requestHead(id, [`Content-Length: ${msg.body.length}`], msg.contentType));
     s.write(msg.body.subarray(0, 40_000)); // ...and then nothing
   });
   assert.ok(closedAfterMs >= 1900 && closedAfterMs < 8000, `closed after ${closedAfterMs} ms`);

@@ -51,7 +51,8 @@ export interface OpensslReceiver {
   reject: Set<string>;
 }
 
-function splitEntity(buf: Buffer): { head: string; body: Buffer } {
+/** A MIME entity split at the first blank line (CRLF or LF). */
+export function splitEntity(buf: Buffer): { head: string; body: Buffer } {
   let i = buf.indexOf("\r\n\r\n");
   let sep = 4;
   if (i < 0) { i = buf.indexOf("\n\n"); sep = 2; }
@@ -59,7 +60,8 @@ function splitEntity(buf: Buffer): { head: string; body: Buffer } {
   return { head: buf.subarray(0, i).toString("latin1"), body: buf.subarray(i + sep) };
 }
 
-function header(head: string, name: string): string | undefined {
+/** A header field of an entity head, unfolded. */
+export function header(head: string, name: string): string | undefined {
   const unfolded = head.replace(/\r?\n[ \t]+/g, " ");
   const m = new RegExp(`^${name}:[ \\t]*(.*)$`, "im").exec(unfolded);
   return m?.[1]?.trim();

@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BC_CP } from "./openssl-receiver.js";
+import { BC_CP, header, splitEntity } from "./openssl-receiver.js";
 import { LEGACY, openssl } from "./tools.js";
 
 export type Layer = "sign" | "compress" | "encrypt";
@@ -36,17 +36,6 @@ export interface OpensslMessage {
 }
 
 let seq = 0;
-
-function splitHead(entity: Buffer): { head: string; body: Buffer } {
-  const i = entity.indexOf("\r\n\r\n");
-  return { head: entity.subarray(0, i).toString("latin1"), body: entity.subarray(i + 4) };
-}
-
-function headerOf(head: string, name: string): string {
-  const m = new RegExp(`^${name}:[ \\t]*(.*(?:\\r\\n[ \\t].*)*)`, "im").exec(head);
-  if (!m) throw new Error(`no ${name} in ${head}`);
-  return m[1]!.replace(/\r\n[ \t]+/g, " ").trim();
-}
 
 /**
  * Builds a message from the payload, applying the layers innermost first: ["compress", "sign",
@@ -79,9 +68,11 @@ export function buildWithOpenssl(o: OpensslSenderOptions, payload: Buffer, filen
       entity = Buffer.concat([Buffer.from("Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: binary\r\n\r\n"), readFileSync(f("encrypt-out"))]);
     }
   }
-  const { head, body } = splitHead(entity);
+  const { head, body } = splitEntity(entity);
+  const outerType = header(head, "Content-Type");
+  if (!outerType) throw new Error(`no Content-Type in ${head}`);
   // Unsigned but encrypted or compressed: the innermost entity, headers included (M table).
-  return { contentType: headerOf(head, "Content-Type"), extraHeaders: {}, body, micInput: micInput ?? payloadEntity, signDigest: micInput ? signDigest : undefined };
+  return { contentType: outerType, extraHeaders: {}, body, micInput: micInput ?? payloadEntity, signDigest: micInput ? signDigest : undefined };
 }
 
 /** The base64 digest openssl computes over the bytes. */

@@ -65,7 +65,7 @@ test("a torn last line (a crash mid-append) is skipped, and superseded lines are
   writeFileSync(file, `${readFileSync(file, "utf8")}["2026`, { flag: "w" });
   await store.update(a!, (r) => { r.state = "SUCCESS"; });
   assert.equal(readFileSync(file, "utf8").trim().split("\n").length, 33, "1 + 30 + the torn line + the update after it");
-  const index = new JobIndex(join(dataDir, "index"), store.dir, (id) => store.load(id), 10);
+  const index = new JobIndex(join(dataDir, "index"), store.dir, store, 10);
   const list = await index.all();
   assert.deepEqual(list.map((s) => s.runId), [a]);
   assert.equal(list[0]!.state, "SUCCESS", "the update after the torn line was read");
