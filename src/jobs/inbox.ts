@@ -11,6 +11,7 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs
 import { pipeline } from "node:stream/promises";
 import { basename, extname, join } from "node:path";
 import { As2Error, ErrorCodes } from "../core/index.js";
+import { fsyncPath } from "../store/index.js";
 import { freeName } from "./source-files.js";
 
 /** Longest stored name in bytes; most filesystems allow 255. */
@@ -130,23 +131,14 @@ export class InboxWriter {
       }
       if (whenExists === "append") {
         await pipeline(createReadStream(this.tmpPath), createWriteStream(target, { flags: "a" }));
-        await syncPath(target);
+        await fsyncPath(target);
         await rm(this.tmpPath, { force: true });
         return target;
       }
       if (whenExists === "rename") target = await freeName(this.dir, name);
     }
     await rename(this.tmpPath, target);
-    await syncPath(this.dir);
+    await fsyncPath(this.dir);
     return target;
-  }
-}
-
-async function syncPath(path: string): Promise<void> {
-  const fh = await open(path, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

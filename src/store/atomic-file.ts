@@ -23,10 +23,15 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     await rm(tmp, { force: true });
     throw e;
   }
-  const d = await open(dir, "r");
+  await fsyncPath(dir);
+}
+
+/** fsync of a file or a folder by path (a folder's entries are durable only after this). */
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, "r");
   try {
-    await d.sync();
+    await fh.sync();
   } finally {
-    await d.close();
+    await fh.close();
   }
 }
