@@ -163,3 +163,8 @@ export type KeySource = z.infer<typeof keySourceSchema>;
 export function configJsonSchema(): Record<string, unknown> {
   return { ...z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }), title: "as2kit configuration (.as2rc)" };
 }
+
+/** The partner whose AS2 ID this is (AS2 IDs compare exactly, RFC 4130 §6.2). */
+export function partnerByAs2Id(config: As2Config, id: string): [string, PartnerConfig] | undefined {
+  return Object.entries(config.partners).find(([, p]) => p.as2Id === id);
+}

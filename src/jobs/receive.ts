@@ -18,7 +18,7 @@ import {
   parseAs2Name, parseContentType, parseDispositionOptions, wantsSignedReceipt, fromBytes,
   type BuiltMdn, type DigestAlgorithm, type DispositionSpec, type OpenedMessage,
 } from "../core/index.js";
-import type { As2Config, PartnerConfig } from "../config/schema.js";
+import { partnerByAs2Id, type As2Config } from "../config/schema.js";
 import type { KeyMaterial } from "../config/load.js";
 import { JobStore, ReceivedMessageIndex, addWarnings, newRunId, setFileStatus, statusCodeOf, type FileEntry, type JobRecord } from "../store/index.js";
 import { postMessage } from "../transport/index.js";
@@ -69,10 +69,6 @@ function refuse(res: ServerResponse, status: number, text: string, extra: Record
 
 function mdnHeaders(m: BuiltMdn): Record<string, string> {
   return Object.fromEntries(m.headers.list.map((h) => [h.name, h.value]));
-}
-
-function partnerByAs2Id(config: As2Config, id: string): [string, PartnerConfig] | undefined {
-  return Object.entries(config.partners).find(([, p]) => p.as2Id === id);
 }
 
 function basicUser(req: IncomingMessage): { username: string; password: string } | undefined {

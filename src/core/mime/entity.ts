@@ -19,7 +19,8 @@ export interface EntityHead {
   hadHeaders: boolean;
 }
 
-function findHeaderEnd(buf: Buffer): { end: number; bodyStart: number } | null {
+/** Where the header block ends: its last line break (end) and the first body byte (bodyStart). */
+export function findHeaderEnd(buf: Buffer): { end: number; bodyStart: number } | null {
   // The first empty line: CRLF CRLF, or LF LF with bare LF line ends.
   for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
     if (buf[i + 1] === 0x0a) return { end: i + 1, bodyStart: i + 2 };

@@ -2,3 +2,4 @@ export * from "./headers.js";
 export * from "./multipart.js";
 export * from "./entity.js";
 export * from "./encoding.js";
+export * from "./capture.js";
