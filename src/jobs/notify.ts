@@ -37,3 +37,24 @@ export async function notify(spec: NotifySpec | undefined, jobId: string, status
     return `notification "${status}" to ${spec.url} failed: ${(e as Error).message}`;
   }
 }
+
+/**
+ * One job's notifications, delivered in order (Started before Completed, even when Started is
+ * retried), each failure recorded by `onWarning`, without holding up the transfer.
+ */
+export class JobNotifier {
+  private chain: Promise<void> = Promise.resolve();
+  constructor(
+    private readonly spec: NotifySpec | undefined,
+    private readonly jobId: string,
+    private readonly onWarning: (warning: string) => Promise<unknown>,
+  ) {}
+
+  send(status: NotifyStatus, message: string): void {
+    if (!this.spec) return;
+    this.chain = this.chain
+      .then(() => notify(this.spec, this.jobId, status, message))
+      .then((w) => (w ? this.onWarning(w) : undefined))
+      .then(() => undefined, () => undefined);
+  }
+}

@@ -24,7 +24,7 @@ import { JobStore, ReceivedMessageIndex, addWarnings, newRunId, setFileStatus, s
 import { postMessage } from "../transport/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
 import { InboxWriter, sanitizeFilename } from "./inbox.js";
-import { notify, type NotifyStatus } from "./notify.js";
+import { JobNotifier, type NotifyStatus } from "./notify.js";
 import { defaultUserAgent } from "./send-profile.js";
 
 export interface ReceiveEvent {
@@ -135,8 +135,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
   const store = new JobStore(config.dataDir);
   const received = new ReceivedMessageIndex(config.dataDir);
   const event = (e: Omit<ReceiveEvent, "time">) => ctx.onEvent({ time: now().toISOString(), ...e });
-
-  return (req, res) => {
+  return (req: IncomingMessage, res: ServerResponse) => {
     const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
     handle(req, res, remote).catch((e: unknown) => {
       event({ event: "error", remote, detail: (e as Error).message });
@@ -264,9 +263,9 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       },
     };
     await store.save(record);
-    // Notifications run beside the transfer; a failed one becomes a warning (contract §6).
-    const report = (status: NotifyStatus, message: string) => void notify(partner.notify ?? config.notify, runId, status, message)
-      .then((w) => (w ? store.update(runId, (r) => addWarnings(r, w)) : undefined));
+    // Notifications run beside the transfer, in order; a failed one becomes a warning (contract §6).
+    const notifier = new JobNotifier(partner.notify ?? config.notify, runId, (w) => store.update(runId, (r) => addWarnings(r, w)));
+    const report = (status: NotifyStatus, message: string) => notifier.send(status, message);
     report("Started", `receiving ${messageId} from ${partnerName} (${from})`);
 
     // X2: for an async MDN, 2xx as soon as the last byte is in, before any processing: spool first.
@@ -282,6 +281,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
         await rm(spool, { force: true });
         const err = bodyProblem(e) ?? (e as Error);
         await failRecord(runId, err);
+        report("Failed", err.message);
         const status = overLimit() ? 413 : 400;
         event({ event: "rejected", remote, partner: partnerName, messageId, runId, status, detail: err.message });
         return refuse(res, status, err.message);
@@ -315,6 +315,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       const problem = bodyProblem(e);
       if (problem?.code === ErrorCodes.LIMIT_EXCEEDED && !spool) {
         await failRecord(runId, problem);
+        report("Failed", problem.message);
         event({ event: "rejected", remote, partner: partnerName, messageId, runId, status: 413, detail: tooLarge });
         return refuse(res, 413, tooLarge);
       }
