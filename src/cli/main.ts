@@ -7,10 +7,11 @@ import { VERSION } from "../version.js";
 import { isAs2Error } from "../core/errors.js";
 import { ConfigError } from "../config/validate.js";
 import { EXIT, UsageError, type GlobalOptions } from "./context.js";
-import { sendCommand, type SendFlags } from "./send.js";
-import { receiveCommand, type ReceiveFlags } from "./receive.js";
-import { statusCommand, type StatusFlags } from "./status.js";
-import { mdnVerifyCommand, type MdnVerifyFlags } from "./mdn-verify.js";
+// Commands are loaded when run: `as2 status` and `--version` start without the crypto libraries.
+import type { SendFlags } from "./send.js";
+import type { ReceiveFlags } from "./receive.js";
+import type { StatusFlags } from "./status.js";
+import type { MdnVerifyFlags } from "./mdn-verify.js";
 
 export { EXIT };
 
@@ -55,7 +56,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--dry-run", "build the message(s) and write them; send nothing")
     .option("--out <file>", "with --dry-run: where to write (a folder when there are several files)")
     .action(async (files: string[], flags: SendFlags, cmd: Command) => {
-      state.exitCode = await sendCommand(files, flags, cmd.optsWithGlobals<GlobalOptions>());
+      state.exitCode = await (await import("./send.js")).sendCommand(files, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
   program
     .command("receive")
@@ -65,7 +66,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--path <path>", "endpoint path (receive.path)")
     .option("--once", "exit after the first message or MDN is handled")
     .action(async (flags: ReceiveFlags, cmd: Command) => {
-      state.exitCode = await receiveCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+      state.exitCode = await (await import("./receive.js")).receiveCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
     });
   program
     .command("mdn-verify")
@@ -79,7 +80,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--original <message-file>", "recompute the MIC from the original message (as sent, or its bare payload)")
     .option("--headers <http-headers-file>", "the HTTP headers, when <mdn-file> is the body alone")
     .action(async (file: string, flags: MdnVerifyFlags, cmd: Command) => {
-      state.exitCode = await mdnVerifyCommand(file, flags, cmd.optsWithGlobals<GlobalOptions>());
+      state.exitCode = await (await import("./mdn-verify.js")).mdnVerifyCommand(file, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
   program
     .command("status")
@@ -93,7 +94,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--page-length <n>", "jobs per page (default 50)", undefined)
     .option("--wait <seconds>", "with a runId: wait until the job is finished (exit 4 when the time runs out)")
     .action(async (runId: string | undefined, flags: StatusFlags, cmd: Command) => {
-      state.exitCode = await statusCommand(runId, flags, cmd.optsWithGlobals<GlobalOptions>());
+      state.exitCode = await (await import("./status.js")).statusCommand(runId, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
   return program;
 }

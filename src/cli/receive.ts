@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
-import { loadKeyMaterial } from "../config/load.js";
+import { loadKeyMaterial } from "../config/keys.js";
 import { createReceiveHandler, sweepInboxes, type ReceiveEvent } from "../jobs/receive.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 

@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { Headers, ascii, buildMessage, chain, formatHeaderBlock } from "../core/index.js";
 import type { PostSpec } from "../transport/index.js";
-import { loadKeyMaterial } from "../config/load.js";
+import { loadKeyMaterial } from "../config/keys.js";
 import { JobStore, newRunId, type JobRecord } from "../store/index.js";
 import { applyOverrides, buildOptionsFor, postSpecFor, type MessageOptions, type SendOverrides } from "../jobs/send-profile.js";
 import { checkReadable, contentTypeFor, filesInDir } from "../jobs/source-files.js";

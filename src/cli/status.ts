@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { JobStore, isRunId, type JobRecord, type JobState, type JobSummary } from "../store/index.js";
-import { JOB_STATES, UNFINISHED_STATES, queryJobs, type JobQuery } from "../store/index.js";
+import { JOB_STATES, UNFINISHED_STATES, type JobQuery } from "../store/index.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 import { formatBytes } from "./output.js";
 
@@ -127,8 +127,7 @@ export async function statusCommand(runId: string | undefined, flags: StatusFlag
   const store = new JobStore(ctx.config.dataDir);
 
   if (!runId) {
-    const all = await store.summaries();
-    const page = queryJobs(all, query);
+    const page = await store.query(query);
     if (g.json) {
       // The page entity, with the full job records of the page.
       const records = (await Promise.all(page.records.map((s) => store.load(s.runId)))).filter((r): r is JobRecord => !!r);

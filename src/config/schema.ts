@@ -3,7 +3,8 @@
  * types (z.infer) and the JSON Schema shipped as as2rc.schema.json for editor completion.
  */
 import { z } from "zod";
-import { CONTENT_CIPHERS, DIGEST_ALGORITHMS } from "../core/index.js";
+import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
+import { DIGEST_ALGORITHMS } from "../core/cms/digests.js";
 
 const SIGNING_DIGESTS = DIGEST_ALGORITHMS.filter((d) => d !== "md5") as ["sha1", "sha224", "sha256", "sha384", "sha512"];
 

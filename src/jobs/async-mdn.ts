@@ -7,7 +7,7 @@
 import type { Buffer } from "node:buffer";
 import { As2Error, ErrorCodes, parseMdn, type Headers } from "../core/index.js";
 import type { As2Config } from "../config/schema.js";
-import type { KeyMaterial } from "../config/load.js";
+import type { KeyMaterial } from "../config/keys.js";
 import { JobStore, SentMessageIndex, type JobRecord } from "../store/index.js";
 import { judgeMdn, rawMdnOf, type Outcome } from "./receipts.js";
 import { applyOutcome, notifyEnd, notifySpecFor, settleJob } from "./send-job.js";

@@ -10,7 +10,7 @@ import {
   As2Error, DIGESTS, ErrorCodes, Headers, normalizeMessageId, normalizeMicAlgorithm, openMessage, parseMdn, readCapturedEntity,
   parseAs2Name, verifyMdn, type Certificate, type DigestAlgorithm, type MessageMic, type ParsedMdn, fromBytes,
 } from "../core/index.js";
-import { loadKeyMaterial, type KeyMaterial } from "../config/load.js";
+import { loadKeyMaterial, type KeyMaterial } from "../config/keys.js";
 import { partnerByAs2Id, type As2Config } from "../config/schema.js";
 import { ConfigError } from "../config/validate.js";
 import { JobStore, SentMessageIndex, type JobRecord, type MdnChecks } from "../store/index.js";

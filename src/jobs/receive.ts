@@ -19,7 +19,7 @@ import {
   type BuiltMdn, type DigestAlgorithm, type DispositionSpec, type OpenedMessage,
 } from "../core/index.js";
 import { partnerByAs2Id, type As2Config } from "../config/schema.js";
-import type { KeyMaterial } from "../config/load.js";
+import type { KeyMaterial } from "../config/keys.js";
 import { JobStore, ReceivedMessageIndex, addWarnings, newRunId, setFileStatus, statusCodeOf, type FileEntry, type JobRecord } from "../store/index.js";
 import { postMessage } from "../transport/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";

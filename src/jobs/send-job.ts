@@ -12,7 +12,7 @@ import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, buildMessage, isAs2Error, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
-import type { KeyMaterial } from "../config/load.js";
+import type { KeyMaterial } from "../config/keys.js";
 import { JobStore, SentMessageIndex, addWarnings, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
 import { postMessage, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";

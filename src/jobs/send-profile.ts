@@ -9,7 +9,7 @@ import {
 } from "../core/index.js";
 import { configSchema, type As2Config, type PartnerConfig } from "../config/schema.js";
 import { ConfigError, problemsOf } from "../config/validate.js";
-import type { KeyMaterial } from "../config/load.js";
+import type { KeyMaterial } from "../config/keys.js";
 import type { PostSpec } from "../transport/index.js";
 import { VERSION } from "../version.js";
 

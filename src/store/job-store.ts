@@ -7,9 +7,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { As2Error, ErrorCodes } from "../core/index.js";
+import { As2Error, ErrorCodes } from "../core/errors.js";
 import { isRunId, statusCodeOf, type JobRecord } from "./records.js";
 import { JobIndex, summaryOf, type JobSummary } from "./job-index.js";
+import type { JobPage, JobQuery } from "./job-query.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { withLock } from "./lock-file.js";
 
@@ -52,6 +53,11 @@ export class JobStore {
   /** Every job's summary (the list of `as2 status`), newest first, from the index. */
   summaries(): Promise<JobSummary[]> {
     return this.index.all();
+  }
+
+  /** One page of the list, filtered (contract §2 `as2 status`). */
+  query(q: JobQuery): Promise<JobPage> {
+    return this.index.query(q);
   }
 
   async load(runId: string): Promise<JobRecord | undefined> {

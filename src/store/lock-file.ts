@@ -3,7 +3,7 @@
  * that died holding it is taken over after STALE_LOCK_MS.
  */
 import { open, rm, stat } from "node:fs/promises";
-import { As2Error, ErrorCodes } from "../core/index.js";
+import { As2Error, ErrorCodes } from "../core/errors.js";
 
 /** A lock older than this belongs to a process that died holding it. */
 export const STALE_LOCK_MS = 30_000;

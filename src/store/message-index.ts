@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { normalizeMessageId } from "../core/index.js";
+import { normalizeMessageId } from "../core/message/as2-name.js";
 
 export class SentMessageIndex {
   private readonly dir: string;

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { JobIndex, JobStore, newRunId, type JobRecord } from "../../src/store/index.js";
+import { JobIndex, JobStore, newRunId, queryJobs, type JobQuery, type JobRecord } from "../../src/store/index.js";
 import { tempDir } from "../helpers/tools.js";
 
 function record(runId: string, partner = "acme"): JobRecord {
@@ -70,4 +70,42 @@ test("a torn last line (a crash mid-append) is skipped, and superseded lines are
   assert.deepEqual(list.map((s) => s.runId), [a]);
   assert.equal(list[0]!.state, "SUCCESS", "the update after the torn line was read");
   assert.equal(readFileSync(file, "utf8"), `${readFileSync(file, "utf8").split("\n")[0]}\n`, "one line per job after compaction");
+});
+
+test("a page parses only its own lines, a filter gives the same as filtering every summary, and a damaged line is left out", async () => {
+  const dataDir = tempDir();
+  const store = new JobStore(dataDir);
+  const all = ids(40);
+  const states = ["SUCCESS", "FAILED", "ONGOING", "PARTIAL"] as const;
+  for (const [i, id] of all.entries()) {
+    await store.save({ ...record(id, i % 3 ? "acme" : "beta"), state: states[i % 4]!, type: i % 5 ? "AS2 Send" : "AS2 Receive" });
+  }
+  await store.summaries(); // builds the index
+  const queries: JobQuery[] = [
+    { offset: 0, length: 10 }, { offset: 35, length: 10 }, { partner: "beta", offset: 0, length: 50 }, { state: "FAILED", direction: "send", offset: 2, length: 3 },
+    { since: new Date(Date.UTC(2026, 0, 1, 0, 0, 30)), offset: 0, length: 50 }, { partner: "nobody", offset: 0, length: 5 },
+  ];
+  for (const q of queries) assert.deepEqual(await store.query(q), queryJobs(await store.summaries(), q), JSON.stringify(q));
+  // A line damaged in the middle of the index (not only a torn last one): that job is left out, the rest are listed.
+  const file = join(dataDir, "index", "jobs.idx");
+  const lines = readFileSync(file, "utf8").split("\n");
+  lines[5] = lines[5]!.replace(/"acme"|"beta"/, "acme]");
+  writeFileSync(file, lines.join("\n"));
+  const page = await store.query({ offset: 0, length: 50 });
+  assert.equal(page.records.length, 39);
+  assert.equal(page.totalRecords, 39);
+});
+
+test("stale: a finished job's record is taken from the index; deleting the index has every record re-read", async () => {
+  const dataDir = tempDir();
+  const store = new JobStore(dataDir);
+  const [a, b] = ids(2);
+  await store.save({ ...record(a!), state: "SUCCESS" });
+  await store.summaries();
+  await sleep(20);
+  writeFileSync(join(store.dir, `${a}.json`), JSON.stringify({ ...record(a!, "beta"), state: "SUCCESS" }));
+  writeFileSync(join(store.dir, `${b}.json`), JSON.stringify(record(b!)));
+  assert.deepEqual((await store.summaries()).map((s) => [s.runId, s.partner]), [[b, "acme"], [a, "acme"]], "the new record is read; the finished one is not");
+  rmSync(join(dataDir, "index", "jobs.idx"));
+  assert.deepEqual((await store.summaries()).map((s) => [s.runId, s.partner]), [[b, "acme"], [a, "beta"]]);
 });

@@ -11,18 +11,10 @@ import { As2Error, ErrorCodes } from "../errors.js";
 import { der } from "../ber/writer.js";
 import { toArrayBuffer } from "../bytes.js";
 import { OID } from "./oids.js";
+import type { ContentCipher } from "./cipher-names.js";
 
-export type ContentCipher =
-  | "3des" | "aes128-cbc" | "aes192-cbc" | "aes256-cbc"
-  | "rc2-40" | "rc2-64" | "rc2-128" | "cast5" | "idea"
-  | "aes128-gcm" | "aes192-gcm" | "aes256-gcm";
+export { CONTENT_CIPHERS, WEAK_CIPHERS, type ContentCipher } from "./cipher-names.js";
 
-export const CONTENT_CIPHERS: readonly ContentCipher[] = [
-  "3des", "aes128-cbc", "aes192-cbc", "aes256-cbc", "rc2-40", "rc2-64", "rc2-128", "cast5", "idea", "aes128-gcm", "aes192-gcm", "aes256-gcm",
-];
-
-/** Ciphers accepted for interop with legacy connectors but weak today (warn when used). */
-export const WEAK_CIPHERS: ReadonlySet<ContentCipher> = new Set(["rc2-40", "rc2-64", "rc2-128", "cast5", "idea", "3des"]);
 
 interface CipherSpec {
   oid: string;
