@@ -139,6 +139,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     assert.equal(job.state, "INTERRUPTED");
     assert.equal(job.statusCode, -2);
     assert.deepEqual(job.files.map((f) => [f.status, f.statusCode]), [["SUCCESS", 0], ["INTERRUPTED", -2], ["NOT_STARTED", 1]]);
+    assert.match(job.error!.message, new RegExp(`interrupted by ${sig}`));
+    assert.ok(job.files[1]!.as2MessageId);
+    assert.equal(readdirSync(join(dir, "myco-data", "spool")).filter((f) => f.startsWith(job.runId)).length, 0, "no spool file left");
     const onDisk = JSON.parse(readFileSync(join(dir, "myco-data", "jobs", `${job.runId}.json`), "utf8")) as JobRecord;
     assert.equal(onDisk.state, "INTERRUPTED", "the record on disk says so too");
 

@@ -3,7 +3,7 @@
  * openssl-based receiver in test/helpers (no shared code): every structure with signed and
  * unsigned sync MDNs; negative MDN, MIC mismatch, bad MDN signature, HTML error page; partial
  * jobs; source deletion/archiving; dry-run; async MDNs with --wait-mdn; restart and rerun;
- * interruption; notifications; MDN file destinations.
+ * notifications; MDN file destinations (interruption: restart.test.ts).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -310,29 +310,4 @@ describe("as2 send: usage, configuration and interruption", () => {
     assert.match(broken.stderr, /partners\.acme\.encrypt: encrypting with aes256-cbc needs the partner's certificate/);
     assert.equal(receiver.received.length, n);
   });
-
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    test(`${sig} while sending: INTERRUPTED record with per-file states, exit ${sig === "SIGINT" ? 130 : 143}, restartable`, async () => {
-      // A partner that takes the request and never answers.
-      let arrived = 0;
-      const silent = http.createServer((req) => { req.resume(); req.on("end", () => { arrived++; }); });
-      await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
-      onCleanup(() => new Promise<void>((r) => { silent.closeAllConnections(); silent.close(() => r()); }));
-      const cfg = writeConfig(`sig-${sig}`, { url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/as2` });
-      let pid = 0;
-      const running = as2(["send", "--config", cfg, "--partner", "acme", "--json", payloadFile(`sig-${sig}-1.edi`), payloadFile(`sig-${sig}-2.edi`)], { onSpawn: (p) => { pid = p; } });
-      for (let i = 0; i < 200 && arrived === 0; i++) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(arrived, 1);
-      process.kill(pid, sig);
-      const r = await running;
-      assert.equal(r.status, sig === "SIGINT" ? 130 : 143, r.stderr);
-      const job = jobOf(r);
-      assert.equal(job.state, "INTERRUPTED");
-      assert.equal(job.statusCode, -2);
-      assert.deepEqual(job.files.map((f) => f.status), ["INTERRUPTED", "NOT_STARTED"]);
-      assert.match(job.error!.message, new RegExp(`interrupted by ${sig}`));
-      assert.ok(job.files[0]!.as2MessageId);
-      assert.equal(readdirSync(join(dir, "data", "spool")).filter((f) => f.startsWith(job.runId)).length, 0, "no spool file left");
-    });
-  }
 });
