@@ -215,7 +215,9 @@ export async function checkMdnFile(o: MdnCheckOptions): Promise<MdnCheckReport> 
   });
   const checks: MdnChecks = { ...v.checks };
   if (parsed.signed && !certs.length) {
-    checks.signature = { verdict: "fail", detail: `no certificate to check it with: ${from ? `no partner has the AS2 ID "${from}"; ` : ""}name the partner with --partner` };
+    const why = partner ? `partner ${partner} has no certificate configured (certificate or signatureCertificates)`
+      : `${from ? `no partner has the AS2 ID "${from}"; ` : ""}name the partner with --partner`;
+    checks.signature = { verdict: "fail", detail: `no certificate to check it with: ${why}` };
   }
   if (checks.signerCertificate.verdict !== "skip") checks.signerCertificate = { ...checks.signerCertificate, detail: `${checks.signerCertificate.detail} (checked at ${when.what}, ${when.at.toISOString()})` };
   if (expected.jobMessageIds && parsed.originalMessageId) {

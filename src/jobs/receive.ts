@@ -24,7 +24,7 @@ import { JobStore, ReceivedMessageIndex, addWarnings, newRunId, setFileStatus, s
 import { postMessage } from "../transport/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
 import { InboxWriter, sanitizeFilename } from "./inbox.js";
-import { JobNotifier, type NotifyStatus } from "./notify.js";
+import { JobNotifier } from "./notify.js";
 import { defaultUserAgent } from "./send-profile.js";
 
 export interface ReceiveEvent {
@@ -265,8 +265,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
     await store.save(record);
     // Notifications run beside the transfer, in order; a failed one becomes a warning (contract §6).
     const notifier = new JobNotifier(partner.notify ?? config.notify, runId, (w) => store.update(runId, (r) => addWarnings(r, w)));
-    const report = (status: NotifyStatus, message: string) => notifier.send(status, message);
-    report("Started", `receiving ${messageId} from ${partnerName} (${from})`);
+    notifier.send("Started", `receiving ${messageId} from ${partnerName} (${from})`);
 
     // X2: for an async MDN, 2xx as soon as the last byte is in, before any processing: spool first.
     let source: AsyncIterable<Uint8Array> = rest;
@@ -281,7 +280,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
         await rm(spool, { force: true });
         const err = bodyProblem(e) ?? (e as Error);
         await failRecord(runId, err);
-        report("Failed", err.message);
+        notifier.send("Failed", err.message);
         const status = overLimit() ? 413 : 400;
         event({ event: "rejected", remote, partner: partnerName, messageId, runId, status, detail: err.message });
         return refuse(res, status, err.message);
@@ -315,7 +314,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       const problem = bodyProblem(e);
       if (problem?.code === ErrorCodes.LIMIT_EXCEEDED && !spool) {
         await failRecord(runId, problem);
-        report("Failed", problem.message);
+        notifier.send("Failed", problem.message);
         event({ event: "rejected", remote, partner: partnerName, messageId, runId, status: 413, detail: tooLarge });
         return refuse(res, 413, tooLarge);
       }
@@ -356,7 +355,7 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
     // The duplicate index gets the MDN before it goes out: a resend racing this one gets the same.
     if (!failure) await received.put(from, messageId, { runId, file: stored, ...(mdn ? { mdn: { headers: mdn.headers.list, body: mdn.body.toString("base64") } } : {}) });
     event({ event: "message", remote, partner: partnerName, messageId, runId, file: stored, bytes: size, disposition: `${disposition.type}${disposition.modifier ? `/${disposition.modifier}: ${disposition.description}` : ""}`, detail: failure?.message ?? detail });
-    report(failure ? "Failed" : "Completed", failure ? failure.message : `stored ${stored ?? "(skipped)"}`);
+    notifier.send(failure ? "Failed" : "Completed", failure ? failure.message : `stored ${stored ?? "(skipped)"}`);
 
     if (!mdn) {
       if (!spool) send(res, failure ? 400 : 200, { "Content-Type": "text/plain" }, failure ? `${failure.disposition}: ${failure.message}\n` : "");

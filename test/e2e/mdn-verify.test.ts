@@ -122,6 +122,8 @@ before(() => {
       acme: { as2Id: "ACME", url: "http://127.0.0.1:9/as2", certificate: "acme.crt" },
       // Whose certificate is not the one that signed: the signature must fail.
       impostor: { as2Id: "IMPOSTOR", url: "http://127.0.0.1:9/as2", certificate: "intruder.crt" },
+      // Sends plain and asks unsigned MDNs: no certificate at all.
+      nocert: { as2Id: "NOCERT", url: "http://127.0.0.1:9/as2", encrypt: false, mdn: { request: "unsigned" } },
     },
   }));
 });
@@ -263,6 +265,10 @@ describe("as2 mdn-verify: MDNs built with openssl", () => {
     assert.equal(other.run.status, 1);
     assert.equal(other.report.checks.signature.verdict, "fail");
 
+    const noCert = await verify([save("nocert.http", httpCapture(m)), "--partner", "nocert"]);
+    assert.equal(noCert.run.status, 1);
+    assert.match(noCert.report.checks.signature.detail, /no certificate to check it with: partner nocert has no certificate configured/);
+
     const mismatch = await verify([save("mismatch.http", httpCapture(m)), "--mic", MIC256.replace(/^./, (c) => (c === "A" ? "B" : "A")), "--mic-alg", "sha-256"]);
     assert.equal(mismatch.run.status, 1);
     assert.equal(mismatch.report.checks.mic.verdict, "fail");
@@ -281,7 +287,7 @@ describe("as2 mdn-verify: MDNs built with openssl", () => {
       [[file, "--mic", MIC256, "--mic-alg", "crc32"], /--mic-alg: "crc32" is not a MIC algorithm \(allowed: md5, sha1/],
       [[file, "--run", "20261122T120000000Z-0123456789ab", "--mic", MIC256, "--mic-alg", "sha1"], /--run and --mic exclude each other/],
       [[file, "--run", "../etc/passwd"], /--run: "..\/etc\/passwd" is not a run ID/],
-      [[file, "--partner", "nobody"], /no partner "nobody" in the configuration \(configured: acme, impostor\)/],
+      [[file, "--partner", "nobody"], /no partner "nobody" in the configuration \(configured: acme, impostor, nocert\)/],
       [[join(dir, "missing.mdn")], /<mdn-file>: cannot read .*missing.mdn: no such file/],
     ];
     for (const [args, message] of cases) {
