@@ -8,7 +8,9 @@ import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { loadKeyMaterial } from "../config/keys.js";
-import { createReceiveHandler, sweepInboxes, type ReceiveEvent } from "../jobs/receive.js";
+import { openStore } from "../store/index.js";
+import { settleDeadSendJobs } from "../jobs/send-recovery.js";
+import { createReceiver, type ReceiveEvent } from "../jobs/receive.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 
 export interface ReceiveFlags {
@@ -33,6 +35,18 @@ function describe(e: ReceiveEvent): string {
 
 export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Promise<number> {
   const ctx = await loadContext(g);
+  let closing = false;
+  let server: http.Server | undefined;
+  let stopped: () => void = () => undefined;
+  const stop = () => {
+    if (closing || !server) return;
+    closing = true;
+    const srv = server;
+    // Stop accepting; in-flight requests finish; keep-alive sockets go as soon as they are idle.
+    const sweep = setInterval(() => srv.closeIdleConnections(), 100);
+    srv.close(() => { clearInterval(sweep); stopped(); });
+    srv.closeIdleConnections();
+  };
   const r = ctx.config.receive;
   if (flags.host) r.host = flags.host;
   if (flags.port !== undefined) {
@@ -47,56 +61,51 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   const keys = loadKeyMaterial(ctx.config, new Date());
   for (const w of keys.warnings) ctx.output.warn(w);
 
-  const swept = await sweepInboxes(ctx.config);
+  const receiver = createReceiver({
+    config: ctx.config, keys,
+    onEvent: (e) => {
+      if (g.json) process.stdout.write(`${JSON.stringify(e)}\n`);
+      else ctx.output.log(describe(e));
+    },
+    onHandled: () => { if (flags.once) stop(); },
+  });
+  // Before listening: messages a killed receiver left unfinished are finished or failed (the
+  // README's receive pipeline), so a resend arriving now finds them settled.
+  const { recovered, swept } = await receiver.start();
+  await settleDeadSendJobs(openStore(ctx.config), ctx.config.dataDir);
+  if (recovered) ctx.output.log(`recovered ${recovered} message(s) that an earlier receiver did not finish`);
   if (swept) ctx.output.log(`removed ${swept} incomplete temp file(s) left in the inboxes by an earlier receiver that did not finish`);
 
-  let closing = false;
-  let server!: http.Server;
-  const finished = new Promise<void>((resolve) => {
-    const stop = () => {
-      if (closing) return;
-      closing = true;
-      // Stop accepting; in-flight requests finish; keep-alive sockets go as soon as they are idle.
-      const sweep = setInterval(() => server.closeIdleConnections(), 100);
-      server.close(() => { clearInterval(sweep); resolve(); });
-      server.closeIdleConnections();
-    };
-    const handler = createReceiveHandler({
-      config: ctx.config, keys,
-      onEvent: (e) => {
-        if (g.json) process.stdout.write(`${JSON.stringify(e)}\n`);
-        else ctx.output.log(describe(e));
-      },
-      onHandled: () => { if (flags.once) stop(); },
-    });
-    const requestClientCert = !!r.tls?.requestClientCertificate || Object.values(ctx.config.partners).some((p) => p.inbound.requireClientCertificate);
-    const options = {
-      maxHeaderSize: r.maxHeaderBytes,
-      requestTimeout: r.requestTimeout * 1000,
-      // Node checks the timeouts every connectionsCheckingInterval (30 s by default); check often
-      // enough that receive.requestTimeout is kept to within a quarter of itself.
-      connectionsCheckingInterval: Math.min(30_000, Math.max(100, (r.requestTimeout * 1000) / 4)),
-    };
-    server = r.tls
-      ? https.createServer({
-        ...options,
-        key: readFileSync(r.tls.key), cert: readFileSync(r.tls.certificate), passphrase: r.tls.password,
-        ca: r.tls.ca.length ? r.tls.ca.map((f) => readFileSync(f)) : undefined,
-        // Per-partner enforcement happens in the handler; the handshake only asks.
-        requestCert: requestClientCert, rejectUnauthorized: false,
-      }, handler)
-      : http.createServer(options, handler);
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => { ctx.output.log(`${sig}: no new connections; finishing what is in flight`); stop(); });
-  });
+  const handler = receiver.handle;
+  const finished = new Promise<void>((resolve) => { stopped = resolve; });
+  const requestClientCert = !!r.tls?.requestClientCertificate || Object.values(ctx.config.partners).some((p) => p.inbound.requireClientCertificate);
+  const options = {
+    maxHeaderSize: r.maxHeaderBytes,
+    requestTimeout: r.requestTimeout * 1000,
+    // Node checks the timeouts every connectionsCheckingInterval (30 s by default); check often
+    // enough that receive.requestTimeout is kept to within a quarter of itself.
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, (r.requestTimeout * 1000) / 4)),
+  };
+  server = r.tls
+    ? https.createServer({
+      ...options,
+      key: readFileSync(r.tls.key), cert: readFileSync(r.tls.certificate), passphrase: r.tls.password,
+      ca: r.tls.ca.length ? r.tls.ca.map((f) => readFileSync(f)) : undefined,
+      // Per-partner enforcement happens in the handler; the handshake only asks.
+      requestCert: requestClientCert, rejectUnauthorized: false,
+    }, handler)
+    : http.createServer(options, handler);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => { ctx.output.log(`${sig}: no new connections; finishing what is in flight`); stop(); });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "EADDRINUSE" ? new UsageError(`cannot listen on ${r.host}:${r.port}: the port is in use`) : e));
-    server.listen(r.port, r.host, () => resolve());
+    server!.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "EADDRINUSE" ? new UsageError(`cannot listen on ${r.host}:${r.port}: the port is in use`) : e));
+    server!.listen(r.port, r.host, () => resolve());
   });
-  const addr = server.address() as AddressInfo;
+  const addr = server!.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   const url = `${r.tls ? "https" : "http"}://${host}:${addr.port}${r.path}`;
   if (g.json) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event: "listening", url })}\n`);
   ctx.output.log(`as2 receive: listening on ${url} as ${ctx.config.station.as2Id}${flags.once ? " (--once)" : ""}`);
   await finished;
+  await receiver.stop();
   return EXIT.OK;
 }

@@ -109,6 +109,10 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional(),
     dataDir: nonEmpty.default("./as2-data"),
+    store: z
+      .strictObject({ kind: z.literal("files").describe("local JSON files under dataDir (contract §5)") })
+      .default({ kind: "files" })
+      .describe("where job records, the received-message ledger and the MDN queue live"),
     station: z.strictObject({
       as2Id,
       email: z.string().optional().describe("Disposition-Notification-To"),

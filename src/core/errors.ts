@@ -42,6 +42,9 @@ export const ErrorCodes = {
   // An MDN that arrived but says no, or does not match what we sent.
   MDN_NEGATIVE: "AS2_ERR_MDN_NEGATIVE",
   MDN_VERIFICATION_FAILED: "AS2_ERR_MDN_VERIFICATION_FAILED",
+  // Receive side: the receiver stopped mid-message, or could not store what it verified.
+  INTERRUPTED: "AS2_ERR_INTERRUPTED",
+  STORE_FAILED: "AS2_ERR_STORE_FAILED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -74,6 +77,8 @@ const DISPOSITION_OF: Record<ErrorCode, DispositionError> = {
   AS2_ERR_ABORTED: "unexpected-processing-error",
   AS2_ERR_MDN_NEGATIVE: "unexpected-processing-error",
   AS2_ERR_MDN_VERIFICATION_FAILED: "unexpected-processing-error",
+  AS2_ERR_INTERRUPTED: "unexpected-processing-error",
+  AS2_ERR_STORE_FAILED: "unexpected-processing-error",
 };
 
 export interface As2ErrorOptions {

@@ -8,7 +8,8 @@ import type { Buffer } from "node:buffer";
 import { As2Error, ErrorCodes, parseMdn, type Headers } from "../core/index.js";
 import type { As2Config } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
-import { JobStore, SentMessageIndex, type JobRecord } from "../store/index.js";
+import { basename } from "node:path";
+import { JobStore, SentMessageIndex, addWarnings, type JobRecord, type MdnChecks } from "../store/index.js";
 import { judgeMdn, rawMdnOf, type Outcome } from "./receipts.js";
 import { applyOutcome, notifyEnd, notifySpecFor, settleJob } from "./send-job.js";
 
@@ -17,6 +18,24 @@ export interface AsyncMdnResult {
   messageId: string;
   outcome: Outcome;
   record: JobRecord;
+  /** Why the MDN did not change the file's state (it failed verification); absent when applied. */
+  notApplied?: string;
+}
+
+/**
+ * Why an MDN cannot be trusted to decide a file's state (issue 11 case 7): an async MDN can be
+ * POSTed by anyone who knows a Message-ID, so only one that verifies may settle the file. A
+ * negative disposition is itself a verdict, but only from an MDN that passes the other checks;
+ * a positive one must also carry our MIC.
+ */
+export function unverifiedReason(outcome: Outcome, negative: boolean): string | undefined {
+  const c = outcome.mdnChecks;
+  if (!c) return "it could not be checked";
+  const keys: Array<keyof MdnChecks> = ["signature", "signerCertificate", "originalMessageId", ...(negative ? [] : ["mic" as const])];
+  const failed = keys
+    .filter((k) => c[k].verdict === "fail")
+    .map((k) => `${k}: ${c[k].detail}`);
+  return failed.length ? failed.join("; ") : undefined;
 }
 
 /** How long to wait for the sender to record its MIC when the MDN overtakes the POST's answer. */
@@ -46,6 +65,12 @@ export async function recordAsyncMdn(o: { config: As2Config; keys: KeyMaterial; 
     const partner = o.config.partners[current.partner];
     if (!partner) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `job ${runId} was sent to partner "${current.partner}", which is no longer configured`);
     const outcome = judgeMdn(mdn, raw, { detail, partnerCertificates: o.keys.partners[current.partner]?.signatureCertificates ?? [], now: now() });
+    const notApplied = unverifiedReason(outcome, mdn.dispositionClass === "negative");
+    if (notApplied) {
+      // Recorded, never applied: the file stays AWAITING_MDN and a genuine MDN still settles it.
+      const record = await store.update(runId, (r) => addWarnings(r, `${basename(detail.file)}: an async MDN for ${detail.as2MessageId} was not applied because it failed verification (${notApplied}); the file still awaits a verified MDN`));
+      return { runId, messageId: detail.as2MessageId, outcome, record, notApplied };
+    }
     const record = await store.update(runId, async (r) => {
       const entry = r.files.find((f) => f.as2MessageId === detail.as2MessageId);
       // A second copy of the same MDN (a partner's retry) changes nothing.

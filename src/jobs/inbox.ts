@@ -1,18 +1,13 @@
 /**
- * Storing a received payload in the partner's inbox (as2-reference S8): the name comes from
+ * Writing a received payload before it is committed (as2-reference S8): the name comes from
  * Content-Disposition, sanitised, else from the Message-ID; the bytes go to a temp file in the
- * inbox's `.as2kit-tmp` folder (same filesystem, so the rename is atomic), are fsynced, and only
- * then renamed into place, so the inbox never shows half a file, not even after a SIGKILL, and a
- * positive MDN never precedes the data being on disk.
+ * inbox's `.as2kit-tmp` folder (same filesystem, so the commit's link is atomic) and are fsynced
+ * there. The commit itself is the pipeline's `commit` step (receive/commit.ts), so the inbox never
+ * shows half a file, not even after a SIGKILL, and a positive MDN never precedes the data on disk.
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { pipeline } from "node:stream/promises";
-import { basename, extname, join } from "node:path";
-import { As2Error, ErrorCodes } from "../core/index.js";
-import { fsyncPath } from "../store/index.js";
-import { freeName } from "./source-files.js";
+import { mkdir, open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
+import { dirname, extname, join } from "node:path";
 
 /** Longest stored name in bytes; most filesystems allow 255. */
 export const MAX_FILENAME_BYTES = 200;
@@ -34,8 +29,6 @@ export function sanitizeFilename(raw: string | undefined, messageId: string): st
   }
   return name;
 }
-
-export type InboxWhenExists = "rename" | "append" | "overwrite" | "skip" | "error";
 
 /** How much of a payload is gathered before one write. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -116,29 +109,20 @@ export class InboxWriter {
     await rm(this.tmpPath, { force: true });
   }
 
-  /** fsync, then into place under `name` per whenExists; returns the final path, or undefined when skipped. */
-  async commit(name: string, whenExists: InboxWhenExists): Promise<string | undefined> {
+  /** fsync and close: the payload is complete and durable in the temp folder. */
+  async finish(): Promise<void> {
     await this.fh!.sync();
     await this.fh!.close();
     this.fh = undefined;
-    let target = join(this.dir, name);
-    const exists = await stat(target).then(() => true, () => false);
-    if (exists) {
-      if (whenExists === "skip") { await rm(this.tmpPath, { force: true }); return undefined; }
-      if (whenExists === "error") {
-        await rm(this.tmpPath, { force: true });
-        throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `${basename(target)} exists in the inbox (inbound.whenExists is "error")`);
-      }
-      if (whenExists === "append") {
-        await pipeline(createReadStream(this.tmpPath), createWriteStream(target, { flags: "a" }));
-        await fsyncPath(target);
-        await rm(this.tmpPath, { force: true });
-        return target;
-      }
-      if (whenExists === "rename") target = await freeName(this.dir, name);
-    }
-    await rename(this.tmpPath, target);
-    await fsyncPath(this.dir);
-    return target;
   }
+}
+
+/**
+ * Recovery takes over a dead receiver's verified temp file: renamed to this process's name, so
+ * that another receiver starting meanwhile does not sweep it as the dead process's leftover.
+ */
+export async function adoptTemp(tmp: string): Promise<string> {
+  const mine = join(dirname(tmp), `${process.pid}-${randomBytes(8).toString("hex")}.part`);
+  await rename(tmp, mine);
+  return mine;
 }

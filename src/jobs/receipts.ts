@@ -14,7 +14,7 @@ import {
 import type { MdnChecks, MdnMessage, SendDetail } from "../store/records.js";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import type { PostResponse } from "../transport/index.js";
-import { freeName } from "./source-files.js";
+import { freeName } from "./free-name.js";
 
 export interface Outcome {
   status: "SUCCESS" | "FAILED" | "AWAITING_MDN";

@@ -1,45 +1,30 @@
 /**
- * The AS2 receive handler (RFC 4130 §7, as2-reference §11-§12): identify the partner, enforce
- * auth and limits, detect duplicates, stream decrypt -> inflate -> verify into a temp file in the
- * partner's inbox, fsync and rename, record the job, and only then answer with the MDN (sync in
- * the response, async by POST to Receipt-Delivery-Option). Async MDNs for messages this station
- * sent are recognised and recorded in their send jobs.
+ * The AS2 receive server's HTTP side (RFC 4130 §7, as2-reference §11-§12): route and limits,
+ * identify and authenticate the partner, then hand the message to the receive pipeline
+ * (receive/pipeline.ts), which reserves, spools, opens, commits, records and answers it with
+ * durable steps, and map its outcome to the response. Async MDNs for messages this station sent
+ * are recognised here and recorded in their send jobs.
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { hostname } from "node:os";
-import { join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { TLSSocket } from "node:tls";
+import { timingSafeEqual } from "node:crypto";
 import {
-  As2Error, ErrorCodes, Headers, buildMdn, chooseMicAlgorithm, collect, isAs2Error, limitSize, openMessage,
-  parseAs2Name, parseContentType, parseDispositionOptions, wantsSignedReceipt, fromBytes,
-  type BuiltMdn, type DigestAlgorithm, type DispositionSpec, type OpenedMessage,
+  As2Error, ErrorCodes, Headers, buildMdn, chooseMicAlgorithm, collect, limitSize,
+  parseAs2Name, parseContentType, parseDispositionOptions, wantsSignedReceipt,
 } from "../core/index.js";
 import { partnerByAs2Id, type As2Config } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
-import { JobStore, ReceivedMessageIndex, addWarnings, newRunId, setFileStatus, statusCodeOf, type FileEntry, type JobRecord } from "../store/index.js";
-import { postMessage } from "../transport/index.js";
+import { openStore, type StoredMdn } from "../store/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
-import { InboxWriter, sanitizeFilename } from "./inbox.js";
-import { JobNotifier } from "./notify.js";
-import { defaultUserAgent } from "./send-profile.js";
+import { InboxWriter } from "./inbox.js";
+import { MdnDelivery } from "./receive/mdn-delivery.js";
+import { receiveMessage, type Outcome } from "./receive/pipeline.js";
+import { recoverAll, sweepSpool } from "./receive/recover.js";
+import { markAnswered } from "./receive/record.js";
+import { inboxOf, type ReceiveEvent, type Services } from "./receive/services.js";
 
-export interface ReceiveEvent {
-  time: string;
-  event: "message" | "mdn" | "duplicate" | "rejected" | "error" | "mdn-sent" | "mdn-failed";
-  remote?: string;
-  partner?: string;
-  messageId?: string;
-  runId?: string;
-  file?: string;
-  bytes?: number;
-  disposition?: string;
-  status?: number;
-  detail?: string;
-}
+export { inboxOf, type ReceiveEvent } from "./receive/services.js";
 
 export interface ReceiveContext {
   config: As2Config;
@@ -52,9 +37,6 @@ export interface ReceiveContext {
 
 /** An MDN POST is a few KiB; anything larger on that path is not one. */
 const MAX_MDN_BYTES = 1024 * 1024;
-/** How many times an async MDN is posted before giving up, and the pause between. */
-export const ASYNC_MDN_RETRIES = 3;
-export const ASYNC_MDN_RETRY_INTERVAL_MS = 2000;
 
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: Buffer | string = ""): void {
   const b = typeof body === "string" ? Buffer.from(body) : body;
@@ -67,8 +49,8 @@ function refuse(res: ServerResponse, status: number, text: string, extra: Record
   send(res, status, { "Content-Type": "text/plain; charset=utf-8", Connection: "close", ...extra }, `${text}\n`);
 }
 
-function mdnHeaders(m: BuiltMdn): Record<string, string> {
-  return Object.fromEntries(m.headers.list.map((h) => [h.name, h.value]));
+function mdnHeaders(list: Array<{ name: string; value: string }>): Record<string, string> {
+  return Object.fromEntries(list.map((h) => [h.name, h.value]));
 }
 
 function basicUser(req: IncomingMessage): { username: string; password: string } | undefined {
@@ -117,9 +99,21 @@ function isMdnRequest(contentType: string, head: Buffer): boolean {
   return /content-type:\s*multipart\/report/i.test(headerEnd < 0 ? part : part.slice(0, headerEnd));
 }
 
-/** The partner's inbox: inbound.inbox, else <dataDir>/inbox/<partner>. */
-export function inboxOf(config: As2Config, partnerName: string): string {
-  return config.partners[partnerName]?.inbound.inbox ?? join(config.dataDir, "inbox", partnerName);
+/** Request headers worth keeping to open the body again after a crash: never credentials. */
+function keptHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, v] of Object.entries(req.headers)) {
+    if (v === undefined || name === "authorization" || name === "proxy-authorization" || name === "cookie") continue;
+    out[name] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  return out;
+}
+
+/** Constant-time comparison of a presented secret with the configured one. */
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** At start-up: removes temp files a killed receiver left in the inboxes; returns how many. */
@@ -129,22 +123,56 @@ export async function sweepInboxes(config: As2Config): Promise<number> {
   return removed;
 }
 
-export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage, res: ServerResponse) => void {
+export interface Receiver {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Before listening: finishes or fails every message a dead receiver left unfinished, then
+   * removes temp and spool files nothing refers to, and starts the MDN delivery loop.
+   */
+  start(): Promise<{ recovered: number; swept: number }>;
+  /** After the server closed: stops the delivery loop (attempts under way finish). */
+  stop(): Promise<void>;
+}
+
+/** Periodic recovery: messages whose receiver died while this one runs (another process on the data folder). */
+const RECOVERY_INTERVAL_MS = 30_000;
+
+export function createReceiver(ctx: ReceiveContext): Receiver {
   const now = ctx.now ?? (() => new Date());
   const { config, keys } = ctx;
-  const store = new JobStore(config.dataDir);
-  const received = new ReceivedMessageIndex(config.dataDir);
+  const store = openStore(config);
   const event = (e: Omit<ReceiveEvent, "time">) => ctx.onEvent({ time: now().toISOString(), ...e });
-  return (req: IncomingMessage, res: ServerResponse) => {
+  const base = { config, keys, store, now, event, active: new Set<string>() };
+  const delivery = new MdnDelivery(base);
+  const s: Services = { ...base, deliver: (id) => delivery.deliver(id) };
+  let recovery: NodeJS.Timeout | undefined;
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
-    handle(req, res, remote).catch((e: unknown) => {
+    serve(req, res, remote).catch((e: unknown) => {
       event({ event: "error", remote, detail: (e as Error).message });
       if (!res.headersSent) refuse(res, 500, "internal error");
       else res.destroy();
     }).finally(() => { if (req.method === "POST") ctx.onHandled?.(); });
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse, remote: string): Promise<void> {
+  async function start(): Promise<{ recovered: number; swept: number }> {
+    const recovered = await recoverAll(s);
+    const swept = (await sweepInboxes(config)) + (await sweepSpool(s));
+    delivery.start();
+    recovery = setInterval(() => void recoverAll(s).catch((e: Error) => event({ event: "error", detail: `recovery: ${e.message}` })), RECOVERY_INTERVAL_MS);
+    recovery.unref();
+    return { recovered, swept };
+  }
+
+  async function stop(): Promise<void> {
+    if (recovery) clearInterval(recovery);
+    await delivery.stop();
+  }
+
+  return { handle, start, stop };
+
+  async function serve(req: IncomingMessage, res: ServerResponse, remote: string): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== config.receive.path) return refuse(res, 404, `no AS2 endpoint at ${url.pathname}; it is ${config.receive.path}`);
     // X3: HEAD on the endpoint answers 200 with an empty body.
@@ -201,29 +229,26 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
     const asyncUrl = req.headers["receipt-delivery-option"] as string | undefined;
     const signMdn = mdnWanted && wantsSignedReceipt(dno);
     const micChoice = chooseMicAlgorithm(dno);
-    const original = { messageId, from, to, subject: req.headers.subject as string | undefined, date: req.headers.date };
-
-    const makeMdn = (disposition: DispositionSpec, detail?: string, opened?: OpenedMessage): BuiltMdn => buildMdn({
-      original, disposition, detail,
-      mic: opened ? { base64: opened.mic.base64, algorithm: opened.mic.algorithm, token: opened.signed ? undefined : micChoice?.token } : undefined,
-      // P2: a signed receipt was asked for, so it is signed even when processing failed.
-      sign: signMdn ? { digest: (opened?.signed ? opened.mic.algorithm : micChoice?.algorithm) ?? "sha256", key: keys.station.key, certificate: keys.station.certificate } : false,
-      reportingUa: `as2kit on ${hostname()}`,
-      now,
-    });
 
     if (to !== config.station.as2Id || !match) {
       const detail = to !== config.station.as2Id ? `AS2-To "${to}" is not this station (${config.station.as2Id})` : `no partner with AS2 ID "${from}" is configured`;
       event({ event: "rejected", remote, messageId, detail });
       for await (const _ of rest) { /* read the rest so the answer reaches the sender */ }
       if (!mdnWanted) return refuse(res, 403, detail);
-      const mdn = makeMdn({ type: "processed", modifier: "error", description: "unexpected-processing-error" }, `unknown trading relationship: ${detail}`);
-      return send(res, 200, mdnHeaders(mdn), mdn.body);
+      const mdn = buildMdn({
+        original: { messageId, from, to, subject: req.headers.subject as string | undefined, date: req.headers.date },
+        disposition: { type: "processed", modifier: "error", description: "unexpected-processing-error" },
+        detail: `unknown trading relationship: ${detail}`,
+        sign: signMdn ? { digest: micChoice?.algorithm && micChoice.algorithm !== "md5" ? micChoice.algorithm : "sha256", key: keys.station.key, certificate: keys.station.certificate } : false,
+        reportingUa: `as2kit on ${hostname()}`,
+        now,
+      });
+      return send(res, 200, mdnHeaders(mdn.headers.list), mdn.body);
     }
     const [partnerName, partner] = match;
+    const user = basicUser(req);
     if (partner.inbound.users.length) {
-      const user = basicUser(req);
-      if (!user || !partner.inbound.users.some((u) => u.username === user.username && u.password === user.password)) {
+      if (!user || !partner.inbound.users.some((u) => sameSecret(u.username, user.username) && sameSecret(u.password, user.password))) {
         event({ event: "rejected", remote, partner: partnerName, messageId, status: 401, detail: user ? `wrong credentials for user "${user.username}"` : "no credentials" });
         return refuse(res, 401, "authentication required", { "WWW-Authenticate": 'Basic realm="as2kit", charset="UTF-8"' });
       }
@@ -233,175 +258,47 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       return refuse(res, 403, "a trusted TLS client certificate is required");
     }
 
-    // X6: a resend of a message we already took gets the same MDN, and no second file.
-    const earlier = await received.get(from, messageId);
-    if (earlier) {
-      for await (const _ of rest) { /* drained: the payload is not stored again */ }
-      event({ event: "duplicate", remote, partner: partnerName, messageId, runId: earlier.runId, file: earlier.file });
-      const headers = earlier.mdn ? new Headers(earlier.mdn.headers) : undefined;
-      const mdnBody = earlier.mdn ? Buffer.from(earlier.mdn.body, "base64") : undefined;
-      if (asyncUrl && headers && mdnBody) {
-        send(res, 200, {});
-        await postAsyncMdn(asyncUrl, headers.toObject(), mdnBody, earlier.runId, partnerName, messageId);
-        return;
-      }
-      if (headers && mdnBody) return send(res, 200, headers.toObject(), mdnBody);
-      return send(res, 200, {});
-    }
-
-    const runId = newRunId(now());
-    const startTime = now();
-    const inboxDir = inboxOf(config, partnerName);
-    const record: JobRecord = {
-      runId, type: "AS2 Receive", command: "transfer", partner: partnerName, senderId: from, receiverId: to,
-      startedBy: `${from} from ${remote}`, host: hostname(), pid: process.pid, startTime: startTime.toISOString(),
-      state: "ONGOING", statusCode: statusCodeOf("ONGOING"), files: [], messages: [],
-      receiveDetails: {
+    const outcome: Outcome = await receiveMessage(s, {
+      from, messageId, partner: partnerName, headers: keptHeaders(req),
+      mdnRequest: {
+        wanted: mdnWanted, signed: signMdn, to,
+        ...(asyncUrl ? { asyncUrl } : {}),
+        ...(micChoice ? { micAlgorithm: micChoice.algorithm, micToken: micChoice.token } : {}),
+        ...(req.headers.subject ? { subject: req.headers.subject as string } : {}),
+        ...(req.headers.date ? { date: req.headers.date } : {}),
+      },
+    }, {
+      remote, body: rest, startedBy: `${from} from ${remote}`, bodyProblem,
+      details: {
         remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, serverPort: req.socket.localPort,
-        username: basicUser(req)?.username, contentType,
+        username: user?.username, contentType,
         mdnType: mdnWanted ? (asyncUrl ? "async" : "sync") : undefined, mdnSigned: signMdn, mdnSent: false,
       },
-    };
-    await store.save(record);
-    // Notifications run beside the transfer, in order; a failed one becomes a warning (contract §6).
-    const notifier = new JobNotifier(partner.notify ?? config.notify, runId, (w) => store.update(runId, (r) => addWarnings(r, w)));
-    notifier.send("Started", `receiving ${messageId} from ${partnerName} (${from})`);
-
-    // X2: for an async MDN, 2xx as soon as the last byte is in, before any processing: spool first.
-    let source: AsyncIterable<Uint8Array> = rest;
-    let spool: string | undefined;
-    if (asyncUrl && mdnWanted) {
-      const spoolDir = join(config.dataDir, "spool");
-      await mkdir(spoolDir, { recursive: true, mode: 0o700 });
-      spool = join(spoolDir, `in-${runId}.body`);
-      try {
-        await pipeline(Readable.from(rest), createWriteStream(spool, { mode: 0o600 }));
-      } catch (e) {
-        await rm(spool, { force: true });
-        const err = bodyProblem(e) ?? (e as Error);
-        await failRecord(runId, err);
-        notifier.send("Failed", err.message);
-        const status = overLimit() ? 413 : 400;
-        event({ event: "rejected", remote, partner: partnerName, messageId, runId, status, detail: err.message });
-        return refuse(res, status, err.message);
-      }
-      send(res, 200, {});
-      source = createReadStream(spool);
-    }
-
-    let writer: InboxWriter | undefined;
-    let opened: OpenedMessage | undefined;
-    let stored: string | undefined;
-    let failure: As2Error | undefined;
-    try {
-      opened = await openMessage({
-        headers: req.headers, body: source,
-        decryptionKeys: keys.decryptionKeys,
-        signerCertificates: keys.partners[partnerName]?.signatureCertificates ?? [],
-        micAlgorithm: micChoice?.algorithm as DigestAlgorithm | undefined,
-        requireSigned: partner.inbound.requireSigned,
-        requireEncrypted: partner.inbound.requireEncrypted,
-        limits: { maxInflatedBytes: config.receive.maxInflatedBytes },
-        onPayload: async (_info, payload) => {
-          writer = await InboxWriter.create(inboxDir);
-          await writer.write(payload);
-        },
-      });
-      // Only now, with the signature checked, does the file appear in the inbox (fsync + rename).
-      stored = await writer!.commit(sanitizeFilename(opened.payload.filename, messageId), partner.inbound.whenExists);
-    } catch (e) {
-      await writer?.discard();
-      const problem = bodyProblem(e);
-      if (problem?.code === ErrorCodes.LIMIT_EXCEEDED && !spool) {
-        await failRecord(runId, problem);
-        notifier.send("Failed", problem.message);
-        event({ event: "rejected", remote, partner: partnerName, messageId, runId, status: 413, detail: tooLarge });
-        return refuse(res, 413, tooLarge);
-      }
-      failure = problem ?? (isAs2Error(e) ? e : new As2Error(ErrorCodes.MALFORMED_MIME, (e as Error).message, { cause: e }));
-    } finally {
-      if (spool) await rm(spool, { force: true });
-    }
-
-    const disposition: DispositionSpec = failure
-      ? { type: "processed", modifier: "error", description: failure.disposition }
-      : stored ? { type: "processed" } : { type: "processed", modifier: "warning", description: "duplicate-filename" };
-    const name = stored ?? sanitizeFilename(opened?.payload.filename, messageId);
-    const detail = failure ? failure.message : stored ? undefined : `a file named ${name} exists; kept the existing one (inbound.whenExists "skip")`;
-    const mdn = mdnWanted ? makeMdn(disposition, detail, failure ? undefined : opened) : undefined;
-    const end = now();
-    const size = opened?.payload.size ?? 0;
-    await store.update(runId, (r) => {
-      const entry: FileEntry = { name, size, status: "ONGOING", statusCode: 0, as2MessageId: messageId, ...(failure ? { error: { code: failure.code, message: failure.message } } : {}) };
-      setFileStatus(entry, failure ? "FAILED" : "SUCCESS");
-      r.files.push(entry);
-      r.messages.push({
-        as2MessageId: messageId, persistedTimestamp: end.getTime(), compressed: !!opened?.compressed, encrypted: !!opened?.encrypted, signed: !!opened?.signed,
-        ...(original.subject ? { subject: original.subject } : {}),
-        receiverId: to, senderId: from, mdnStatus: mdnWanted ? "Pending" : "Not Requested",
-        partnerType: partner.type === "test" ? "Test" : "Production",
-        attachments: stored ? [{ name: stored, size }] : [],
-      });
-      Object.assign(r.receiveDetails!, {
-        encryptionAlgorithm: opened?.encryption?.cipher, signatureAlgorithm: opened?.signature ? `${opened.signature.digest}${opened.signature.scheme === "rsassa-pss" ? " (RSASSA-PSS)" : ""}` : undefined,
-        mic: opened?.mic.base64, micAlgorithm: opened?.mic.algorithm,
-      });
-      addWarnings(r, ...(opened?.warnings ?? []), ...(detail && !failure ? [detail] : []));
-      r.state = failure ? "FAILED" : "SUCCESS";
-      if (failure) r.error = { code: failure.code, message: failure.message };
-      r.endTime = end.toISOString();
-      r.durationMs = end.getTime() - startTime.getTime();
+      acceptNow: async () => { send(res, 200, {}); },
     });
-    // The duplicate index gets the MDN before it goes out: a resend racing this one gets the same.
-    if (!failure) await received.put(from, messageId, { runId, file: stored, ...(mdn ? { mdn: { headers: mdn.headers.list, body: mdn.body.toString("base64") } } : {}) });
-    event({ event: "message", remote, partner: partnerName, messageId, runId, file: stored, bytes: size, disposition: `${disposition.type}${disposition.modifier ? `/${disposition.modifier}: ${disposition.description}` : ""}`, detail: failure?.message ?? detail });
-    notifier.send(failure ? "Failed" : "Completed", failure ? failure.message : `stored ${stored ?? "(skipped)"}`);
-
-    if (!mdn) {
-      if (!spool) send(res, failure ? 400 : 200, { "Content-Type": "text/plain" }, failure ? `${failure.disposition}: ${failure.message}\n` : "");
-      return;
+    switch (outcome.kind) {
+      case "accepted":
+        return;
+      case "refused":
+        return refuse(res, outcome.status, outcome.text);
+      case "busy":
+        event({ event: "rejected", remote, partner: partnerName, messageId, status: 503, detail: outcome.text });
+        return refuse(res, 503, outcome.text, { "Retry-After": String(outcome.retryAfter) });
+      case "answer": {
+        const entry = outcome.entry;
+        const delivered = !req.socket.destroyed;
+        if (delivered) answerSync(res, entry.mdn, entry.outcome === "failed" ? entry.error : undefined);
+        // A duplicate's entry is answered already; a new message's becomes so now.
+        if (entry.step !== "answered") await markAnswered(s, entry, { delivered });
+        return;
+      }
     }
-    if (spool || asyncUrl) {
-      await postAsyncMdn(asyncUrl!, mdnHeaders(mdn), mdn.body, runId, partnerName, messageId);
-      return;
-    }
-    if (req.socket.destroyed) {
-      await store.update(runId, (r) => addWarnings(r, "the sender had closed the connection; the MDN was not delivered"));
-      return;
-    }
-    // X1/X4: the sync MDN is the 200 response, also when it reports an error.
-    send(res, 200, mdnHeaders(mdn), mdn.body);
-    await store.update(runId, (r) => { r.receiveDetails!.mdnSent = true; r.messages[0]!.mdnStatus = "Received"; });
   }
 
-  async function failRecord(runId: string, e: unknown): Promise<void> {
-    const end = now();
-    await store.update(runId, (r) => {
-      r.state = "FAILED";
-      r.error = { code: isAs2Error(e) ? e.code : "AS2_ERR_INTERNAL", message: (e as Error).message };
-      r.endTime = end.toISOString();
-      r.durationMs = end.getTime() - Date.parse(r.startTime);
-    });
-  }
-
-  async function postAsyncMdn(url: string, headers: Record<string, string>, body: Buffer, runId: string, partnerName: string, messageId: string): Promise<void> {
-    if (!/^https?:/i.test(url)) {
-      const why = `cannot deliver an MDN to ${url}: only http(s) Receipt-Delivery-Options are supported`;
-      event({ event: "mdn-failed", partner: partnerName, messageId, runId, detail: why });
-      await store.update(runId, (rec) => addWarnings(rec, why));
-      return;
-    }
-    try {
-      const r = await postMessage(headers, { length: body.length, open: () => fromBytes(body) }, {
-        url, connectTimeoutMs: 30_000, readTimeoutMs: 60_000, retries: ASYNC_MDN_RETRIES, retryIntervalMs: ASYNC_MDN_RETRY_INTERVAL_MS, followRedirects: true, chunked: false, userAgent: defaultUserAgent(),
-      });
-      const ok = r.status >= 200 && r.status < 300;
-      event({ event: ok ? "mdn-sent" : "mdn-failed", partner: partnerName, messageId, runId, status: r.status, detail: url });
-      await store.update(runId, (rec) => { rec.receiveDetails!.mdnSent = ok; if (ok) rec.messages[0]!.mdnStatus = "Received"; else addWarnings(rec, `async MDN to ${url}: HTTP ${r.status}`); });
-    } catch (e) {
-      event({ event: "mdn-failed", partner: partnerName, messageId, runId, detail: `${url}: ${(e as Error).message}` });
-      await store.update(runId, (rec) => addWarnings(rec, `async MDN to ${url} failed: ${(e as Error).message}`));
-    }
+  /** X1/X4: the sync MDN is the 200 response, also when it reports an error. */
+  function answerSync(res: ServerResponse, mdn: StoredMdn | undefined, failure?: { code: string; message: string; disposition?: string }): void {
+    if (mdn) return send(res, 200, mdnHeaders(mdn.headers), Buffer.from(mdn.body, "base64"));
+    send(res, failure ? 400 : 200, { "Content-Type": "text/plain" }, failure ? `${failure.disposition ?? "unexpected-processing-error"}: ${failure.message}\n` : "");
   }
 
   async function handleMdn(req: IncomingMessage, res: ServerResponse, remote: string, body: AsyncIterable<Uint8Array>): Promise<void> {
@@ -418,7 +315,10 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
         event({ event: "rejected", remote, status: 404, detail: "an MDN for a message this station did not send" });
         return refuse(res, 404, "no message with that Original-Message-ID was sent from here");
       }
-      event({ event: "mdn", remote, partner: result.record.partner, messageId: result.messageId, runId: result.runId, disposition: result.outcome.mdnMessage?.disposition, detail: result.outcome.error?.message });
+      event({
+        event: "mdn", remote, partner: result.record.partner, messageId: result.messageId, runId: result.runId, disposition: result.outcome.mdnMessage?.disposition,
+        detail: result.notApplied ? `not applied: it failed verification (${result.notApplied})` : result.outcome.error?.message,
+      });
       // X3: the receiver of an async MDN answers 2xx with an empty body.
       send(res, 200, {});
     } catch (e) {
@@ -426,4 +326,9 @@ export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage
       refuse(res, 400, (e as Error).message);
     }
   }
+}
+
+/** The HTTP handler alone, for callers that need no recovery or delivery loop (tests, embedding). */
+export function createReceiveHandler(ctx: ReceiveContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return createReceiver(ctx).handle;
 }

@@ -2,8 +2,10 @@
  * The files of a send job: named ones, or a folder and a pattern with * and ? (contract §2); the
  * content type of each; and what happens to a source once its transfer is confirmed.
  */
-import { open, readdir, rename, stat, copyFile, unlink, mkdir } from "node:fs/promises";
-import { basename, extname, join, resolve } from "node:path";
+import { constants as fsConstants } from "node:fs";
+import { open, readdir, stat, copyFile, unlink, mkdir } from "node:fs/promises";
+import { freeName, linkNoClobber } from "./free-name.js";
+import { basename, extname, resolve } from "node:path";
 import { As2Error, ErrorCodes } from "../core/index.js";
 
 /** `*` any run of characters, `?` one character; nothing else is special. A leading dot must be matched literally, as in a shell. */
@@ -75,32 +77,21 @@ export async function contentTypeFor(file: string): Promise<string> {
 }
 
 /** A name in `dir` not taken yet: name, name.1, name.2, ... (keeps the extension last). */
-export async function freeName(dir: string, name: string): Promise<string> {
-  const ext = extname(name);
-  const stem = ext ? name.slice(0, -ext.length) : name;
-  for (let i = 0; ; i++) {
-    const candidate = join(dir, i === 0 ? name : `${stem}.${i}${ext}`);
-    try {
-      await stat(candidate);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return candidate;
-      throw e;
-    }
-  }
-}
-
 /** Moves a confirmed source into the archive folder (never overwriting); across devices by copy + unlink. */
 export async function archiveSource(file: string, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const target = await freeName(dir, basename(file));
   try {
-    await rename(file, target);
+    // link + unlink never replaces an archived file of the same name (a rename would).
+    const target = (await linkNoClobber(file, dir, basename(file)))!;
+    await unlink(file);
+    return target;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
-    await copyFile(file, target);
+    const target = await freeName(dir, basename(file));
+    await copyFile(file, target, fsConstants.COPYFILE_EXCL);
     await unlink(file);
+    return target;
   }
-  return target;
 }
 
 export async function deleteSource(file: string): Promise<void> {

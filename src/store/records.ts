@@ -143,6 +143,8 @@ export interface JobRecord {
   /** --rerun / --restart: the job this one repeats. */
   rerunOf?: string;
   restartOf?: string;
+  /** The latest --restart of this job, whose outcomes this record has taken over. */
+  restartedBy?: string;
 }
 
 /**

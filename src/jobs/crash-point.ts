@@ -1,0 +1,27 @@
+/**
+ * Fault injection for the crash tests (issue 11): AS2KIT_CRASH_AT names pipeline points at which
+ * the process kills itself with SIGKILL, exactly as a power cut or the OOM killer would stop it:
+ * no finally blocks, no flushing. `point@n` fires at the n-th arrival; several points may be
+ * given, comma-separated. Unset (always, outside tests), `crashPoint` costs a map lookup.
+ */
+const wanted = new Map<string, number>();
+for (const item of (process.env.AS2KIT_CRASH_AT ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+  const [name, n] = item.split("@");
+  wanted.set(name!, Math.max(1, Number(n ?? 1) || 1));
+}
+
+export type CrashPoint =
+  | "receive:reserved" | "receive:spooled" | "receive:accepted" | "receive:opened" | "receive:linked"
+  | "receive:committed" | "receive:recorded" | "receive:queued" | "receive:answered"
+  | "send:started" | "send:spooled" | "send:posted" | "send:recorded";
+
+export function crashPoint(point: CrashPoint): void {
+  const left = wanted.get(point);
+  if (left === undefined) return;
+  if (left > 1) {
+    wanted.set(point, left - 1);
+    return;
+  }
+  process.stderr.write(`AS2KIT_CRASH_AT: killing this process at ${point}\n`);
+  process.kill(process.pid, "SIGKILL");
+}

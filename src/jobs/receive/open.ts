@@ -1,0 +1,54 @@
+/**
+ * The `open` step: decrypt -> inflate -> verify (src/core openMessage) while the payload streams
+ * into a temp file in the inbox's temp folder; only a message whose signature checked out reaches
+ * `verified`, with the temp file complete and fsynced and the name it asks for in the ledger.
+ */
+import { openMessage, type DigestAlgorithm, type OpenedMessage } from "../../core/index.js";
+import type { LedgerEntry, OpenedSummary } from "../../store/index.js";
+import { crashPoint } from "../crash-point.js";
+import { InboxWriter, sanitizeFilename } from "../inbox.js";
+import { inboxOf, type Services } from "./services.js";
+
+function summary(o: OpenedMessage): OpenedSummary {
+  return {
+    ...(o.payload.filename !== undefined ? { filename: o.payload.filename } : {}),
+    size: o.payload.size,
+    mic: { base64: o.mic.base64, algorithm: o.mic.algorithm },
+    signed: o.signed, encrypted: o.encrypted, compressed: o.compressed !== false,
+    ...(o.encryption ? { cipher: o.encryption.cipher } : {}),
+    ...(o.signature ? { signature: `${o.signature.digest}${o.signature.scheme === "rsassa-pss" ? " (RSASSA-PSS)" : ""}` } : {}),
+    warnings: o.warnings,
+  };
+}
+
+/** Throws what openMessage throws (an As2Error with its MDN disposition); leaves no temp file then. */
+export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIterable<Uint8Array>): Promise<LedgerEntry> {
+  const partner = s.config.partners[entry.partner]!;
+  let writer: InboxWriter | undefined;
+  try {
+    const opened = await openMessage({
+      headers: entry.headers ?? {}, body: source,
+      decryptionKeys: s.keys.decryptionKeys,
+      signerCertificates: s.keys.partners[entry.partner]?.signatureCertificates ?? [],
+      micAlgorithm: entry.mdnRequest.micAlgorithm as DigestAlgorithm | undefined,
+      requireSigned: partner.inbound.requireSigned,
+      requireEncrypted: partner.inbound.requireEncrypted,
+      limits: { maxInflatedBytes: s.config.receive.maxInflatedBytes },
+      onPayload: async (_info, payload) => {
+        writer = await InboxWriter.create(inboxOf(s.config, entry.partner));
+        await writer.write(payload);
+      },
+    });
+    await writer!.finish();
+    const verified: LedgerEntry = {
+      ...entry, step: "verified", at: s.now().toISOString(),
+      tmp: writer!.tmpPath, name: sanitizeFilename(opened.payload.filename, entry.messageId), opened: summary(opened),
+    };
+    await s.store.received.advance(verified);
+    crashPoint("receive:opened");
+    return verified;
+  } catch (e) {
+    await writer?.discard();
+    throw e;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The `record` and `answer` steps. `record` fixes the outcome: the MDN is built (it cannot fail:
+ * reply-mdn.ts), stored in the ledger (which makes it the answer every resend gets), and the job
+ * record is settled. `answer` delivers it: in the HTTP response (sync), or through the persisted
+ * outbound queue (async), and then the ledger entry is `answered`.
+ */
+import { rm } from "node:fs/promises";
+import type { As2Error, DispositionSpec } from "../../core/index.js";
+import { addWarnings, type LedgerEntry } from "../../store/index.js";
+import { crashPoint } from "../crash-point.js";
+import { recordEntry } from "./job-record.js";
+import { dispositionText, replyMdn } from "./reply-mdn.js";
+import type { Services } from "./services.js";
+
+export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2Error): Promise<LedgerEntry> {
+  const skipped = !failure && entry.outcome === "skipped";
+  const disposition: DispositionSpec = failure
+    ? { type: "processed", modifier: "error", description: failure.disposition ?? "unexpected-processing-error" }
+    : skipped ? { type: "processed", modifier: "warning", description: "duplicate-filename" } : { type: "processed" };
+  const detail = failure ? failure.message : skipped ? `a file named ${entry.name} exists; kept the existing one (inbound.whenExists "skip")` : undefined;
+  const reply = replyMdn(s, entry, disposition, detail, failure ? undefined : entry.opened);
+  const recorded: LedgerEntry = {
+    ...entry, step: "recorded", at: s.now().toISOString(),
+    outcome: failure ? "failed" : skipped ? "skipped" : "stored",
+    ...(failure ? { error: { code: failure.code, message: failure.message, disposition: failure.disposition } } : {}),
+    ...(reply.mdn ? { mdn: reply.mdn } : {}),
+  };
+  delete recorded.tmp;
+  await s.store.received.advance(recorded);
+  await recordEntry(s, recorded, [...reply.warnings, ...(skipped && detail ? [detail] : [])]);
+  if (entry.spool) await rm(entry.spool, { force: true });
+  crashPoint("receive:recorded");
+  s.event({
+    event: "message", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, file: recorded.file,
+    bytes: entry.opened?.size ?? 0, disposition: dispositionText(disposition), detail: failure?.message ?? detail,
+  });
+  return recorded;
+}
+
+/** Async: the MDN goes into the outbound queue, then one delivery attempt right away. */
+export async function answerAsync(s: Services, entry: LedgerEntry, url: string, id = entry.runId): Promise<void> {
+  if (!entry.mdn) return markAnswered(s, entry);
+  await s.store.outbox.put({
+    id, runId: entry.runId, partner: entry.partner, messageId: entry.messageId, url, mdn: entry.mdn,
+    attempts: 0, nextAttemptAt: 0, createdAt: s.now().toISOString(),
+  });
+  crashPoint("receive:queued");
+  if (entry.step !== "answered") await markAnswered(s, entry);
+  await s.deliver(id);
+}
+
+/**
+ * The answer is out (or, for a sync message whose connection is gone, cannot go out: the
+ * partner's resend will get the recorded MDN).
+ */
+export async function markAnswered(s: Services, entry: LedgerEntry, sync?: { delivered: boolean }): Promise<void> {
+  if (sync?.delivered) crashPoint("receive:answered");
+  await s.store.received.advance({ ...entry, step: "answered", at: s.now().toISOString() });
+  if (!sync || !entry.mdnRequest.wanted) return;
+  await s.store.jobs.update(entry.runId, (r) => {
+    if (sync.delivered) {
+      r.receiveDetails!.mdnSent = true;
+      if (r.messages[0]) r.messages[0].mdnStatus = "Received";
+    } else {
+      addWarnings(r, "the sender's connection was gone before the MDN could be sent; a resend of the message gets the same MDN");
+    }
+  });
+}

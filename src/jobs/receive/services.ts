@@ -1,0 +1,49 @@
+/**
+ * What every step of the receive pipeline works with: the configuration and keys, the store,
+ * a clock, the event sink, and the set of messages this process is working on right now (so
+ * that periodic recovery leaves them alone).
+ */
+import type { As2Config, PartnerConfig } from "../../config/schema.js";
+import type { KeyMaterial } from "../../config/keys.js";
+import { join } from "node:path";
+import type { As2Store, LedgerEntry } from "../../store/index.js";
+
+export interface ReceiveEvent {
+  time: string;
+  event: "message" | "mdn" | "duplicate" | "rejected" | "error" | "mdn-sent" | "mdn-failed" | "recovered";
+  remote?: string;
+  partner?: string;
+  messageId?: string;
+  runId?: string;
+  file?: string;
+  bytes?: number;
+  disposition?: string;
+  status?: number;
+  detail?: string;
+}
+
+export interface Services {
+  config: As2Config;
+  keys: KeyMaterial;
+  store: As2Store;
+  now: () => Date;
+  event(e: Omit<ReceiveEvent, "time">): void;
+  /** Run IDs this process is working on. */
+  active: Set<string>;
+  /** Hands an outbound MDN to the delivery loop (after it is persisted). */
+  deliver(id: string): Promise<void>;
+}
+
+/** The partner's inbox: inbound.inbox, else <dataDir>/inbox/<partner>. */
+export function inboxOf(config: As2Config, partnerName: string): string {
+  return config.partners[partnerName]?.inbound.inbox ?? join(config.dataDir, "inbox", partnerName);
+}
+
+export function partnerOf(s: Services, entry: LedgerEntry): PartnerConfig | undefined {
+  return s.config.partners[entry.partner];
+}
+
+/** Where an async message's body waits between the 200 and its processing. */
+export function spoolPathOf(config: As2Config, runId: string): string {
+  return join(config.dataDir, "spool", `in-${runId}.body`);
+}

@@ -1,0 +1,72 @@
+/**
+ * Who owns a piece of in-flight work (a reservation, a job run, a queue entry), in a form that a
+ * later process can test for life. A bare pid is not enough: after a crash and a restart the
+ * new receiver may get the dead one's pid (containers start at the same pid every time), and
+ * a reused pid would keep a dead owner's work locked for ever. So an owner is the host, the pid,
+ * the process's start time (Linux /proc/<pid>/stat field 22) and the boot ID.
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+
+export interface Owner {
+  host: string;
+  pid: number;
+  /** Start time of the process in clock ticks since boot; 0 where /proc is not available. */
+  start: number;
+  boot: string;
+}
+
+function startTimeOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // The command name (field 2) is in parentheses and may hold spaces: count from the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+function bootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "latin1").trim();
+  } catch {
+    return "";
+  }
+}
+
+let self: Owner | undefined;
+
+/** This process as an owner. */
+export function thisProcess(): Owner {
+  return (self ??= { host: hostname(), pid: process.pid, start: startTimeOf(process.pid) ?? 0, boot: bootId() });
+}
+
+export function sameOwner(a: Owner, b: Owner): boolean {
+  return a.host === b.host && a.pid === b.pid && a.start === b.start && a.boot === b.boot;
+}
+
+/**
+ * Whether the owner still runs. An owner on another host cannot be tested from here and counts
+ * as alive: taking its work over needs a lease (a shared database store), not a guess.
+ */
+export function isAlive(owner: Owner): boolean {
+  const me = thisProcess();
+  if (owner.host !== me.host) return true;
+  if (sameOwner(owner, me)) return true;
+  if (owner.boot && me.boot && owner.boot !== me.boot) return false;
+  if (owner.start) {
+    const start = startTimeOf(owner.pid);
+    if (start !== undefined || me.start) return start === owner.start;
+  }
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export function describeOwner(o: Owner): string {
+  return `pid ${o.pid} on ${o.host}`;
+}

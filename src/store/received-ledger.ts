@@ -1,0 +1,239 @@
+/**
+ * The received-message ledger: one entry per (AS2-From, normalised Message-ID), taken before any
+ * work is done on a message and moved through the receive pipeline's named steps. It is at once
+ * the reservation (a concurrent copy finds it and waits), the duplicate index (a resend finds the
+ * MDN that was answered, RFC 4130 §5.5 / as2-reference X6) and the recovery log (a restart finds
+ * every message that did not reach `answered`, and where it stopped).
+ *
+ * The invariant the ordering protects: an entry at `recorded` or later with outcome "stored"
+ * implies the file is committed in the inbox; a file committed in the inbox implies an entry that
+ * a resend finds (at `verified`, `committed` or later, which recovery completes before answering
+ * anything).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { link, mkdir, open, readFile, readdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { normalizeMessageId } from "../core/message/as2-name.js";
+import { fsyncPath, writeFileAtomic } from "./atomic-file.js";
+import { withLock } from "./lock-file.js";
+import type { Owner } from "./process-owner.js";
+
+/** The pipeline's durable marks, in order (README "Receive pipeline"). */
+export const LEDGER_STEPS = ["reserved", "spooled", "verified", "committed", "recorded", "answered"] as const;
+export type LedgerStep = (typeof LEDGER_STEPS)[number];
+
+export function stepIndex(s: LedgerStep): number {
+  return LEDGER_STEPS.indexOf(s);
+}
+
+/** The MDN as answered: header list and base64 body (the exact bytes a resend gets back). */
+export interface StoredMdn {
+  headers: Array<{ name: string; value: string }>;
+  body: string;
+}
+
+/** What the MDN must say, fixed at arrival so that recovery can still build it. */
+export interface MdnRequest {
+  /** Disposition-Notification-To was present. */
+  wanted: boolean;
+  signed: boolean;
+  /** Receipt-Delivery-Option: async. */
+  asyncUrl?: string;
+  micAlgorithm?: string;
+  micToken?: string;
+  subject?: string;
+  date?: string;
+  to: string;
+}
+
+/** What opening the message found, kept for the MDN and the job record. */
+export interface OpenedSummary {
+  filename?: string;
+  size: number;
+  mic: { base64: string; algorithm: string };
+  signed: boolean;
+  encrypted: boolean;
+  compressed: boolean;
+  cipher?: string;
+  signature?: string;
+  warnings: string[];
+}
+
+export interface LedgerEntry {
+  from: string;
+  messageId: string;
+  runId: string;
+  partner: string;
+  owner: Owner;
+  step: LedgerStep;
+  /** When the step was reached. */
+  at: string;
+  mdnRequest: MdnRequest;
+  /** spooled: the body on disk, and the request headers (without credentials) to open it again. */
+  spool?: string;
+  headers?: Record<string, string>;
+  /** verified: the complete, verified payload in the inbox temp folder, and the name it asks for. */
+  tmp?: string;
+  name?: string;
+  opened?: OpenedSummary;
+  /** append mode: the target's size before the append, so recovery can redo it exactly. */
+  appendAt?: number;
+  /** committed: where the payload is; absent when whenExists "skip" kept an existing file. */
+  file?: string;
+  /** recorded: the outcome and the MDN answered (absent when none was requested). */
+  outcome?: "stored" | "skipped" | "failed";
+  error?: { code: string; message: string; disposition?: string };
+  mdn?: StoredMdn;
+}
+
+export type Reservation = { reserved: true; entry: LedgerEntry } | { reserved: false; entry: LedgerEntry };
+
+/**
+ * The ledger as the pipeline sees it. The files backend below is the default; a shared database
+ * implements the same contract (a unique key on (from, messageId), compare-and-set on runId).
+ */
+export interface ReceivedLedger {
+  /** Takes (from, messageId) atomically for a new entry; or returns the entry that holds it. */
+  reserve(entry: LedgerEntry): Promise<Reservation>;
+  get(from: string, messageId: string): Promise<LedgerEntry | undefined>;
+  /** Writes the entry's new step; only the run that holds the entry calls this. */
+  advance(entry: LedgerEntry): Promise<void>;
+  /**
+   * Replaces the entry held by `expectRunId` (a failed message being sent again, or a dead
+   * owner's work taken over), atomically; false when someone else changed it first.
+   */
+  replace(expectRunId: string, entry: LedgerEntry): Promise<boolean>;
+  /** Removes the entry if `runId` still holds it: the message left nothing behind, a resend starts anew. */
+  release(from: string, messageId: string, runId: string): Promise<void>;
+  /** Entries that have not reached `answered`, for recovery. */
+  unfinished(): Promise<LedgerEntry[]>;
+}
+
+export class FileReceivedLedger implements ReceivedLedger {
+  private readonly dir: string;
+  private readonly pendingDir: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, "index", "received");
+    this.pendingDir = join(dataDir, "index", "pending");
+  }
+
+  private ensureDirs(): Promise<void> {
+    return (this.ready ??= Promise.all([
+      mkdir(this.dir, { recursive: true, mode: 0o700 }),
+      mkdir(this.pendingDir, { recursive: true, mode: 0o700 }),
+    ]).then(() => undefined));
+  }
+
+  private key(from: string, messageId: string): string {
+    return createHash("sha256").update(`${from}\u0000${normalizeMessageId(messageId)}`).digest("hex");
+  }
+
+  private path(from: string, messageId: string): string {
+    return join(this.dir, this.key(from, messageId));
+  }
+
+  /** A marker per unfinished run, so that recovery lists only the work in flight. */
+  private marker(e: Pick<LedgerEntry, "from" | "messageId" | "runId">): string {
+    return join(this.pendingDir, `${this.key(e.from, e.messageId)}.${e.runId}`);
+  }
+
+  async get(from: string, messageId: string): Promise<LedgerEntry | undefined> {
+    return this.read(this.path(from, messageId));
+  }
+
+  private async read(path: string): Promise<LedgerEntry | undefined> {
+    try {
+      return JSON.parse(await readFile(path, "utf8")) as LedgerEntry;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  /** The entry, complete and fsynced, in a temp file beside its place. */
+  private async staged(entry: LedgerEntry): Promise<string> {
+    const tmp = join(this.dir, `.${this.key(entry.from, entry.messageId)}.${randomBytes(6).toString("hex")}.tmp`);
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(entry));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return tmp;
+  }
+
+  async reserve(entry: LedgerEntry): Promise<Reservation> {
+    await this.ensureDirs();
+    const path = this.path(entry.from, entry.messageId);
+    // The marker first: a reservation without a marker would be invisible to recovery.
+    await (await open(this.marker(entry), "w", 0o600)).close();
+    const tmp = await this.staged(entry);
+    try {
+      // link() fails with EEXIST when the name is taken: an atomic test-and-set that also never
+      // shows a reader an empty or half-written entry (an O_EXCL create would, until written).
+      await link(tmp, path);
+      await fsyncPath(this.dir);
+      return { reserved: true, entry };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      await rm(this.marker(entry), { force: true });
+      const holder = await this.read(path);
+      // Released between our link and our read: try again.
+      return holder ? { reserved: false, entry: holder } : this.reserve(entry);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  async advance(entry: LedgerEntry): Promise<void> {
+    await writeFileAtomic(this.path(entry.from, entry.messageId), JSON.stringify(entry));
+    if (entry.step === "answered") await rm(this.marker(entry), { force: true });
+  }
+
+  async replace(expectRunId: string, entry: LedgerEntry): Promise<boolean> {
+    await this.ensureDirs();
+    const path = this.path(entry.from, entry.messageId);
+    return withLock(`${path}.lock`, `the ledger entry of ${entry.messageId}`, async () => {
+      const current = await this.read(path);
+      if (current && current.runId !== expectRunId) return false;
+      if (entry.step !== "answered") await (await open(this.marker(entry), "w", 0o600)).close();
+      const tmp = await this.staged(entry);
+      await rename(tmp, path);
+      await fsyncPath(this.dir);
+      if (current && current.runId !== entry.runId) await rm(this.marker(current), { force: true });
+      return true;
+    });
+  }
+
+  async release(from: string, messageId: string, runId: string): Promise<void> {
+    const path = this.path(from, messageId);
+    await withLock(`${path}.lock`, `the ledger entry of ${messageId}`, async () => {
+      const current = await this.read(path);
+      if (current?.runId === runId) {
+        await rm(path, { force: true });
+        await fsyncPath(this.dir);
+      }
+    });
+    await rm(this.marker({ from, messageId, runId }), { force: true });
+  }
+
+  async unfinished(): Promise<LedgerEntry[]> {
+    await this.ensureDirs();
+    const out: LedgerEntry[] = [];
+    for (const name of await readdir(this.pendingDir)) {
+      const m = /^([0-9a-f]{64})\.(.+)$/.exec(name);
+      if (!m) continue;
+      const entry = await this.read(join(this.dir, m[1]!));
+      // A marker whose run no longer holds the entry (released, or replaced by a resend) is stale.
+      if (!entry || entry.runId !== m[2] || entry.step === "answered") {
+        await rm(join(this.pendingDir, name), { force: true });
+        continue;
+      }
+      out.push(entry);
+    }
+    return out;
+  }
+}
