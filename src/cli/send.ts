@@ -11,7 +11,8 @@ import { Readable } from "node:stream";
 import { Headers, ascii, buildMessage, chain, formatHeaderBlock } from "../core/index.js";
 import type { PostSpec } from "../transport/index.js";
 import { loadKeyMaterial } from "../config/keys.js";
-import { JobStore, newRunId, type JobRecord } from "../store/index.js";
+import { describeOwner, isRunId, newRunId, openStore, type JobRecord, type JobStore } from "../store/index.js";
+import { settleDeadSendJobs } from "../jobs/send-recovery.js";
 import { applyOverrides, buildOptionsFor, postSpecFor, type MessageOptions, type SendOverrides } from "../jobs/send-profile.js";
 import { checkReadable, contentTypeFor, filesInDir } from "../jobs/source-files.js";
 import { runSendJob, waitForMdns, type SendFile } from "../jobs/send-job.js";
@@ -82,7 +83,10 @@ function compressFlag(v: string | boolean | undefined, args: string[]): string |
 export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOptions): Promise<number> {
   const ctx = await loadContext(g);
   const out = ctx.output;
-  const store = new JobStore(ctx.config.dataDir);
+  const shared = openStore(ctx.config);
+  const store = shared.jobs;
+  // Jobs whose process died mid-run are recorded INTERRUPTED before anything reads them.
+  for (const id of await settleDeadSendJobs(shared, ctx.config.dataDir)) out.warn(`job ${id} had stopped without finishing (its process is gone): recorded INTERRUPTED`);
   const compress = compressFlag(flags.compress, args);
   if ((flags.rerun || flags.restart) && args.length + (flags.dir ? 1 : 0) > 0) throw new UsageError("--rerun/--restart send the files of the earlier job; do not name files as well");
   if (flags.rerun && flags.restart) throw new UsageError("use --rerun or --restart, not both");
@@ -92,85 +96,112 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
   let files: SendFile[];
   let partnerName = flags.partner;
   let earlier: JobRecord | undefined;
-  if (flags.rerun || flags.restart) {
-    const e = await fromEarlierJob(store, flags);
-    earlier = e.record;
-    files = e.files;
-    partnerName ??= e.record.partner;
-    if (!files.length) {
-      out.log(`nothing to restart: every file of ${e.record.runId} succeeded`);
-      if (g.json) process.stdout.write(`${JSON.stringify({ restartOf: e.record.runId, files: [] }, null, 2)}\n`);
-      return EXIT.OK;
-    }
-  } else {
-    files = await selectFiles(args, flags, process.cwd());
-    if (!files.length) throw new UsageError(flags.dir ? `no file in ${flags.dir} matches ${flags.pattern ?? "*"}` : "name the files to send, or --dir and --pattern");
-  }
-  if (!partnerName) throw new UsageError("--partner is required");
-  const unreadable = await checkReadable(files.map((f) => f.path));
-  if (unreadable.length) throw new UsageError(`cannot send:\n  ${unreadable.join("\n  ")}`);
-
-  const partner = applyOverrides(ctx.config, partnerName, {
-    sign: flags.sign, encrypt: flags.encrypt, compress, mdn: flags.mdn, mdnMode: flags.mdnMode,
-    micAlg: flags.micAlg, subject: flags.subject, contentType: flags.contentType,
-  });
-  if (flags.micAlg !== undefined && partner.sign !== false && partner.mdn.request !== "none" && flags.micAlg !== partner.sign) {
-    // as2-reference M2 (RFC 4130 §7.3.1): a signed message's MIC uses the signing digest.
-    throw new UsageError(`--mic-alg ${flags.micAlg}: a signed message's MIC uses its signing digest (${partner.sign}); use --sign ${flags.micAlg}, or --no-sign`);
-  }
-  const waitMdn = seconds(flags.waitMdn, "--wait-mdn");
-  if (waitMdn !== undefined && partner.mdn.request !== "none" && partner.mdn.destination === "email") {
-    throw new UsageError("--wait-mdn: this partner's MDNs go to an email address (mdn.destination \"email\"), which as2 cannot watch");
-  }
-  if (waitMdn !== undefined && (partner.mdn.request === "none" || partner.mdn.mode === "sync")) out.warn(`--wait-mdn has no effect: ${partner.mdn.request === "none" ? "no MDN is requested" : "the MDN comes synchronously, in the HTTP response"}`);
-  const keys = loadKeyMaterial(ctx.config, new Date(), [partnerName]);
-  for (const w of keys.warnings) out.warn(w);
   const runId = newRunId(new Date());
-
-  if (flags.dryRun) return dryRun(files, flags, ctx.config.dataDir, runId, g, out, buildOptionsFor(ctx.config, partnerName, partner, keys), postSpecFor(partnerName, partner), partner.contentType);
-
-  const controller = new AbortController();
-  const signals: Array<[NodeJS.Signals, () => void]> = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, () => {
-    if (controller.signal.aborted) process.exit(sig === "SIGINT" ? EXIT.SIGINT : EXIT.SIGTERM); // a second signal: stop now
-    out.warn(`${sig}: abandoning the current file and recording the job as INTERRUPTED (send ${sig} again to quit at once)`);
-    controller.abort(sig);
-  }]);
-  for (const [sig, fn] of signals) process.on(sig, fn);
-  let record: JobRecord;
-  try {
-    const deleteSource = flags.deleteSource ?? partner.deleteSourceFiles;
-    ({ record } = await runSendJob({
-      config: ctx.config, partnerName, partner, keys, files,
-      deleteSource: !!deleteSource && !flags.archiveDir,
-      archiveDir: flags.archiveDir ? resolve(flags.archiveDir) : undefined,
-      runId,
-      rerunOf: flags.rerun ? earlier?.runId : undefined,
-      restartOf: flags.restart ? earlier?.runId : undefined,
-      signal: controller.signal,
-      events: {
-        fileStarted: (_i, file, size) => { out.spin(`${basename(file)} (${formatBytes(size)})`); },
-        progress: (_i, phase, n, total) => out.progress(`${phase === "build" ? "preparing" : "sending"} ${basename(files[_i]!.path)}`, n, total),
-        attempt: (_i, n, prev) => { if (n > 1) out.warn(`${basename(files[_i]!.path)}: attempt ${n} after: ${prev?.message ?? "?"}`); },
-        fileFinished: (_i, entry, error) => out.done(entry.status === "SUCCESS" ? true : entry.status === "AWAITING_MDN" ? "pending" : false, `${basename(entry.name)} ${entry.status}${error ? `: ${error.message}` : ""}`),
-        warning: (w) => out.warn(w),
-      },
-    }));
-    if (waitMdn !== undefined && record.state === "AWAITING_MDN") {
-      out.spin(`waiting up to ${waitMdn} s for the MDN${record.files.length > 1 ? "s" : ""}`);
-      const waited = await waitForMdns(ctx.config.dataDir, runId, waitMdn, controller.signal);
-      out.stop();
-      record = waited.record;
-      if (waited.timedOut) {
-        out.warn(`no MDN within ${waitMdn} s for ${record.files.filter((f) => f.status === "AWAITING_MDN").length} file(s); the job stays AWAITING_MDN (as2 status ${runId})`);
-        printResult(record, g);
-        return EXIT.FAILED;
-      }
-    }
-  } finally {
-    out.stop();
-    for (const [sig, fn] of signals) process.off(sig, fn);
+  const locks: Array<() => Promise<void>> = [];
+  if (!flags.dryRun) {
+    const own = await shared.locks.acquire(runId, "run");
+    if (own.acquired) locks.push(own.release);
   }
-  printResult(record, g);
+  try {
+    if (flags.rerun || flags.restart) {
+      // The earlier job's lock first, so that two restarts of one job never both send its files
+      // (issue 11 case 2): the second one finds the lock held and exits 2.
+      const earlierId = (flags.rerun ?? flags.restart)!;
+      const flag = flags.rerun ? "--rerun" : "--restart";
+      if (!isRunId(earlierId)) throw new UsageError(`${flag} ${earlierId}: not a run ID`);
+      if (!flags.dryRun) {
+        const held = await shared.locks.acquire(earlierId, `${flags.rerun ? "rerun" : "restart"} ${runId}`);
+        if (!held.acquired) {
+          const h = held.holder;
+          const by = h.what?.startsWith("re") ? `being ${h.what.startsWith("rerun") ? "rerun" : "restarted"} by ${describeOwner(h.owner)} (job ${h.what.split(" ")[1]})` : `being run by ${describeOwner(h.owner)}`;
+          throw new UsageError(`${flag} ${earlierId}: that job is ${by} since ${h.since}; wait for it to end (as2 status ${earlierId} --wait <seconds>)`);
+        }
+        locks.push(held.release);
+      }
+      const e = await fromEarlierJob(store, flags);
+      earlier = e.record;
+      files = e.files;
+      partnerName ??= e.record.partner;
+      if (!files.length) {
+        out.log(`nothing to restart: every file of ${e.record.runId} succeeded`);
+        if (g.json) process.stdout.write(`${JSON.stringify({ restartOf: e.record.runId, files: [] }, null, 2)}\n`);
+        return EXIT.OK;
+      }
+    } else {
+      files = await selectFiles(args, flags, process.cwd());
+      if (!files.length) throw new UsageError(flags.dir ? `no file in ${flags.dir} matches ${flags.pattern ?? "*"}` : "name the files to send, or --dir and --pattern");
+    }
+    if (!partnerName) throw new UsageError("--partner is required");
+    const unreadable = await checkReadable(files.map((f) => f.path));
+    if (unreadable.length) throw new UsageError(`cannot send:\n  ${unreadable.join("\n  ")}`);
+
+    const partner = applyOverrides(ctx.config, partnerName, {
+      sign: flags.sign, encrypt: flags.encrypt, compress, mdn: flags.mdn, mdnMode: flags.mdnMode,
+      micAlg: flags.micAlg, subject: flags.subject, contentType: flags.contentType,
+    });
+    if (flags.micAlg !== undefined && partner.sign !== false && partner.mdn.request !== "none" && flags.micAlg !== partner.sign) {
+      // as2-reference M2 (RFC 4130 §7.3.1): a signed message's MIC uses the signing digest.
+      throw new UsageError(`--mic-alg ${flags.micAlg}: a signed message's MIC uses its signing digest (${partner.sign}); use --sign ${flags.micAlg}, or --no-sign`);
+    }
+    const waitMdn = seconds(flags.waitMdn, "--wait-mdn");
+    if (waitMdn !== undefined && partner.mdn.request !== "none" && partner.mdn.destination === "email") {
+      throw new UsageError("--wait-mdn: this partner's MDNs go to an email address (mdn.destination \"email\"), which as2 cannot watch");
+    }
+    if (waitMdn !== undefined && (partner.mdn.request === "none" || partner.mdn.mode === "sync")) out.warn(`--wait-mdn has no effect: ${partner.mdn.request === "none" ? "no MDN is requested" : "the MDN comes synchronously, in the HTTP response"}`);
+    const keys = loadKeyMaterial(ctx.config, new Date(), [partnerName]);
+    for (const w of keys.warnings) out.warn(w);
+
+    if (flags.dryRun) return dryRun(files, flags, ctx.config.dataDir, runId, g, out, buildOptionsFor(ctx.config, partnerName, partner, keys), postSpecFor(partnerName, partner), partner.contentType);
+
+    const controller = new AbortController();
+    const signals: Array<[NodeJS.Signals, () => void]> = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, () => {
+      if (controller.signal.aborted) process.exit(sig === "SIGINT" ? EXIT.SIGINT : EXIT.SIGTERM); // a second signal: stop now
+      out.warn(`${sig}: abandoning the current file and recording the job as INTERRUPTED (send ${sig} again to quit at once)`);
+      controller.abort(sig);
+    }]);
+    for (const [sig, fn] of signals) process.on(sig, fn);
+    let record: JobRecord;
+    try {
+      const deleteSource = flags.deleteSource ?? partner.deleteSourceFiles;
+      ({ record } = await runSendJob({
+        config: ctx.config, partnerName, partner, keys, files,
+        deleteSource: !!deleteSource && !flags.archiveDir,
+        archiveDir: flags.archiveDir ? resolve(flags.archiveDir) : undefined,
+        runId,
+        rerunOf: flags.rerun ? earlier?.runId : undefined,
+        restartOf: flags.restart ? earlier?.runId : undefined,
+        signal: controller.signal,
+        events: {
+          fileStarted: (_i, file, size) => { out.spin(`${basename(file)} (${formatBytes(size)})`); },
+          progress: (_i, phase, n, total) => out.progress(`${phase === "build" ? "preparing" : "sending"} ${basename(files[_i]!.path)}`, n, total),
+          attempt: (_i, n, prev) => { if (n > 1) out.warn(`${basename(files[_i]!.path)}: attempt ${n} after: ${prev?.message ?? "?"}`); },
+          fileFinished: (_i, entry, error) => out.done(entry.status === "SUCCESS" ? true : entry.status === "AWAITING_MDN" ? "pending" : false, `${basename(entry.name)} ${entry.status}${error ? `: ${error.message}` : ""}`),
+          warning: (w) => out.warn(w),
+        },
+      }));
+      if (waitMdn !== undefined && record.state === "AWAITING_MDN") {
+        out.spin(`waiting up to ${waitMdn} s for the MDN${record.files.length > 1 ? "s" : ""}`);
+        const waited = await waitForMdns(ctx.config.dataDir, runId, waitMdn, controller.signal);
+        out.stop();
+        record = waited.record;
+        if (waited.timedOut) {
+          out.warn(`no MDN within ${waitMdn} s for ${record.files.filter((f) => f.status === "AWAITING_MDN").length} file(s); the job stays AWAITING_MDN (as2 status ${runId})`);
+          printResult(record, g);
+          return EXIT.FAILED;
+        }
+      }
+    } finally {
+      out.stop();
+      for (const [sig, fn] of signals) process.off(sig, fn);
+    }
+    printResult(record, g);
+    return exitFor(record, controller.signal);
+  } finally {
+    for (const release of locks.reverse()) await release();
+  }
+}
+
+function exitFor(record: JobRecord, signal: AbortSignal): number {
   switch (record.state) {
     case "SUCCESS":
     case "AWAITING_MDN":
@@ -178,7 +209,7 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
     case "PARTIAL":
       return EXIT.PARTIAL;
     case "INTERRUPTED":
-      return controller.signal.reason === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT;
+      return signal.reason === "SIGTERM" ? EXIT.SIGTERM : EXIT.SIGINT;
     default:
       return EXIT.FAILED;
   }

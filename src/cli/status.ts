@@ -4,7 +4,8 @@
  * blocks until the job is finished, exit 4 when the time runs out.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { JobStore, isRunId, type JobRecord, type JobState, type JobSummary } from "../store/index.js";
+import { settleDeadSendJobs } from "../jobs/send-recovery.js";
+import { openStore, JobStore, isRunId, type JobRecord, type JobState, type JobSummary } from "../store/index.js";
 import { JOB_STATES, UNFINISHED_STATES, type JobQuery } from "../store/index.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 import { formatBytes } from "./output.js";
@@ -125,6 +126,8 @@ export async function statusCommand(runId: string | undefined, flags: StatusFlag
   if (runId !== undefined && !isRunId(runId)) throw new UsageError(`"${runId}" is not a run ID (they look like 20261122T163120123Z-1a2b3c4d5e6f)`);
   const ctx = await loadContext(g);
   const store = new JobStore(ctx.config.dataDir);
+  // A send job whose process died shows as INTERRUPTED, not ONGOING for ever (issue 11 case 6).
+  await settleDeadSendJobs(openStore(ctx.config), ctx.config.dataDir);
 
   if (!runId) {
     const page = await store.query(query);

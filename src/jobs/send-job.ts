@@ -13,12 +13,14 @@ import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, buildMessage, isAs2Error, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
-import { JobStore, SentMessageIndex, addWarnings, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
+import { JobStore, SentMessageIndex, addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
 import { postMessage, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
 import { judgeResponse, writeMdnFile, type Outcome } from "./receipts.js";
 import { notify, type NotifySpec } from "./notify.js";
+import { crashPoint } from "./crash-point.js";
+import { settleOriginal } from "./send-recovery.js";
 
 export interface SendEvents {
   fileStarted?(index: number, file: string, size: number): void;
@@ -185,6 +187,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
   const sizes = await Promise.all(o.files.map((f) => stat(f.path).then((s) => s.size, () => 0)));
   const record = newSendRecord(o, sizes, now());
   await store.save(record);
+  crashPoint("send:started");
 
   const warnings: string[] = [];
   const warn = (w: string | undefined) => {
@@ -250,12 +253,14 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
       } else {
         body = { open: () => built.body };
       }
+      crashPoint("send:spooled");
       const total = body.length ?? 0;
       const res = await postMessage(headers, body, spec, {
         onAttempt: (n, _url, prev) => o.events?.attempt?.(i, n, prev),
         onProgress: (n) => o.events?.progress?.(i, "send", n, total),
       }, o.signal);
       await micRecorded;
+      crashPoint("send:posted");
       detail.attempts = res.attempts;
       detail.httpStatus = res.status;
       const outcome = judgeResponse(res, { detail, partnerCertificates: partnerCerts, now: now() });
@@ -268,6 +273,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
         if (r.files[i]!.status !== "ONGOING") return;
         await applyOutcome(r, built.messageId, outcome, o.partner, now());
       });
+      crashPoint("send:recorded");
       const entry = updated.files[i]!;
       o.events?.fileFinished?.(i, entry, entry.error);
     } catch (e) {
@@ -299,6 +305,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
     addWarnings(r, ...warnings);
   });
   await notifyEnd(store, notifySpec, final);
+  await settleOriginal(openStore(o.config), final, now());
   return { record: (await store.load(o.runId)) ?? final };
 }
 
