@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { settleDeadSendJobs } from "../jobs/send-recovery.js";
-import { openStore, JobStore, isRunId, type JobRecord, type JobState, type JobSummary } from "../store/index.js";
+import { openStore, isRunId, type JobRecord, type JobState, type JobSummary } from "../store/index.js";
 import { JOB_STATES, UNFINISHED_STATES, type JobQuery } from "../store/index.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 import { formatBytes } from "./output.js";
@@ -125,7 +125,7 @@ export async function statusCommand(runId: string | undefined, flags: StatusFlag
   if (waitSeconds !== undefined && !runId) throw new UsageError("--wait needs the runId of the job to wait for");
   if (runId !== undefined && !isRunId(runId)) throw new UsageError(`"${runId}" is not a run ID (they look like 20261122T163120123Z-1a2b3c4d5e6f)`);
   const ctx = await loadContext(g);
-  const store = new JobStore(ctx.config.dataDir);
+  const store = openStore(ctx.config).jobs;
   // A send job whose process died shows as INTERRUPTED, not ONGOING for ever (issue 11 case 6).
   await settleDeadSendJobs(openStore(ctx.config), ctx.config.dataDir);
 

@@ -9,7 +9,7 @@ import { As2Error, ErrorCodes, parseMdn, type Headers } from "../core/index.js";
 import type { As2Config } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { basename } from "node:path";
-import { JobStore, SentMessageIndex, addWarnings, type JobRecord, type MdnChecks } from "../store/index.js";
+import { addWarnings, openStore, type JobRecord, type MdnChecks } from "../store/index.js";
 import { judgeMdn, rawMdnOf, type Outcome } from "./receipts.js";
 import { applyOutcome, notifyEnd, notifySpecFor, settleJob } from "./send-job.js";
 
@@ -49,9 +49,9 @@ export async function recordAsyncMdn(o: { config: As2Config; keys: KeyMaterial; 
   const now = o.now ?? (() => new Date());
   const mdn = parseMdn(o.headers, o.body);
   if (!mdn.originalMessageId) throw new As2Error(ErrorCodes.MALFORMED_MDN, "the MDN has no Original-Message-ID");
-  const runId = await new SentMessageIndex(o.config.dataDir).runIdOf(mdn.originalMessageId);
+  const runId = await openStore(o.config).sent.runIdOf(mdn.originalMessageId);
   if (!runId) return undefined;
-  const store = new JobStore(o.config.dataDir);
+  const store = openStore(o.config).jobs;
   const raw = rawMdnOf(o.headers, o.body);
   const deadline = Date.now() + MIC_WAIT_MS;
   for (;;) {

@@ -13,7 +13,7 @@ import {
 import { loadKeyMaterial, type KeyMaterial } from "../config/keys.js";
 import { partnerByAs2Id, type As2Config } from "../config/schema.js";
 import { ConfigError } from "../config/validate.js";
-import { JobStore, SentMessageIndex, type JobRecord, type MdnChecks } from "../store/index.js";
+import { openStore, type JobRecord, type MdnChecks } from "../store/index.js";
 
 export interface MdnCheckOptions {
   config: As2Config;
@@ -165,7 +165,7 @@ async function fromOriginal(o: MdnCheckOptions, mdn: ParsedMdn, keys: () => KeyM
 }
 
 async function expectationOf(o: MdnCheckOptions, mdn: ParsedMdn, keys: () => KeyMaterial): Promise<Expectation> {
-  const store = new JobStore(o.config.dataDir);
+  const store = openStore(o.config).jobs;
   if (o.runId) {
     const record = await store.load(o.runId);
     if (!record) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `no job ${o.runId} in ${o.config.dataDir}`);
@@ -177,7 +177,7 @@ async function expectationOf(o: MdnCheckOptions, mdn: ParsedMdn, keys: () => Key
   }
   if (o.original) return fromOriginal(o, mdn, keys);
   if (o.messageId) {
-    const runId = await new SentMessageIndex(o.config.dataDir).runIdOf(o.messageId);
+    const runId = await openStore(o.config).sent.runIdOf(o.messageId);
     const record = runId ? await store.load(runId) : undefined;
     if (record) return fromJob(o, record, mdn);
     return { source: "none", messageId: o.messageId, detail: "--message-id", micProblem: `no job in ${o.config.dataDir} sent ${o.messageId}, so there is no MIC to compare (use --mic or --original)` };

@@ -130,7 +130,7 @@ export interface Receiver {
    * removes temp and spool files nothing refers to, and starts the MDN delivery loop.
    */
   start(): Promise<{ recovered: number; swept: number }>;
-  /** After the server closed: stops the delivery loop (attempts under way finish). */
+  /** After the server closed: waits for messages still in work, then stops the delivery loop (attempts under way finish). */
   stop(): Promise<void>;
 }
 
@@ -147,13 +147,19 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
   const s: Services = { ...base, deliver: (id) => delivery.deliver(id) };
   let recovery: NodeJS.Timeout | undefined;
 
+  /** Requests whose work is not done (an async message goes on after its 200): stop() waits for them. */
+  const inFlight = new Set<Promise<void>>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
-    serve(req, res, remote).catch((e: unknown) => {
+    const work = serve(req, res, remote).catch((e: unknown) => {
       event({ event: "error", remote, detail: (e as Error).message });
       if (!res.headersSent) refuse(res, 500, "internal error");
       else res.destroy();
-    }).finally(() => { if (req.method === "POST") ctx.onHandled?.(); });
+    }).finally(() => {
+      inFlight.delete(work);
+      if (req.method === "POST") ctx.onHandled?.();
+    });
+    inFlight.add(work);
   };
 
   async function start(): Promise<{ recovered: number; swept: number }> {
@@ -167,6 +173,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
 
   async function stop(): Promise<void> {
     if (recovery) clearInterval(recovery);
+    await Promise.allSettled([...inFlight]);
     await delivery.stop();
   }
 

@@ -13,7 +13,7 @@ import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, buildMessage, isAs2Error, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
-import { JobStore, SentMessageIndex, addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
+import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobStore, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
 import { postMessage, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
@@ -177,8 +177,7 @@ export interface SendJobResult {
 
 export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
   const now = o.now ?? (() => new Date());
-  const store = new JobStore(o.config.dataDir);
-  const index = new SentMessageIndex(o.config.dataDir);
+  const { jobs: store, sent: index } = openStore(o.config);
   const spec = postSpecFor(o.partnerName, o.partner);
   const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys);
   const partnerCerts: Certificate[] = o.keys.partners[o.partnerName]?.signatureCertificates ?? [];
@@ -330,7 +329,7 @@ function counter(report: (n: number) => void): (c: Uint8Array) => void {
  * file still AWAITING_MDN. Returns the latest record and whether time ran out.
  */
 export async function waitForMdns(dataDir: string, runId: string, seconds: number, signal: AbortSignal): Promise<{ record: JobRecord; timedOut: boolean }> {
-  const store = new JobStore(dataDir);
+  const store = openStore({ dataDir }).jobs;
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     const record = (await store.load(runId))!;

@@ -33,7 +33,8 @@ export async function settleDeadSendJobs(store: As2Store, dataDir: string, now =
         }
         r.state = jobStateOf(r.files);
         if (r.state === "ONGOING") r.state = "INTERRUPTED"; // files NOT_STARTED only: the job still did not finish
-        r.error = { code: ErrorCodes.ABORTED, message: why };
+        // Killed after its last file was recorded: every file has its outcome; only the job was not settled.
+        if (r.state !== "SUCCESS" && r.state !== "AWAITING_MDN") r.error = { code: ErrorCodes.ABORTED, message: why };
         r.endTime = now.toISOString();
         r.durationMs = now.getTime() - Date.parse(r.startTime);
         addWarnings(r, `${why}; recorded INTERRUPTED at ${now.toISOString()} (as2 send --restart ${runId} sends what did not succeed)`);

@@ -188,6 +188,25 @@ test("send:spooled@2 then `as2 status <runId>` alone: the dead job becomes INTER
   assert.deepEqual(spoolOf(m.data, atCrash.runId), [], "the sweep removed the dead job's spool file");
 });
 
+test("send:recorded on the last file: every file has its outcome, only the job was not settled; the sweep settles it SUCCESS without an error, and a restart has nothing to send", async () => {
+  const label = "s-last";
+  const m = myco(label, acme.url);
+  const sources = files(label, 2);
+  const killed = await as2(["send", "--config", m.config, "--partner", "acme", "--json", ...sources], { env: { AS2KIT_CRASH_AT: "send:recorded@2" } });
+  assertKilled(killed, "send:recorded@2");
+  const atCrash = onlyJob(m.data);
+  assert.equal(atCrash.state, "ONGOING");
+  assert.deepEqual(atCrash.files.map((f) => f.status), ["SUCCESS", "SUCCESS"]);
+  const job = jobOf(await as2(["status", atCrash.runId, "--json", "--config", m.config]), "as2 status");
+  assert.equal(job.state, "SUCCESS");
+  assert.equal(job.error, undefined, "no job error: nothing failed");
+  assert.ok(job.warnings?.some((w) => /ended without finishing/.test(w)), "a warning says the process died");
+  const again = await as2(["send", "--config", m.config, "--restart", atCrash.runId]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /nothing to restart/);
+  for (const f of sources) assert.equal(readdirSync(inboxDir).filter((n) => n.startsWith(basename(f, ".bin"))).length, 1, `${basename(f)} stored once`);
+});
+
 test("two `as2 send --restart` of one 20-file job at the same moment: one exits 0, the other exits 2 naming the holder; each file stored once", async () => {
   const label = "s-twice";
   // First every file fails: nothing listens on the partner's port.

@@ -10,7 +10,7 @@
  */
 import { createReadStream } from "node:fs";
 import { As2Error, ErrorCodes, isAs2Error } from "../../core/index.js";
-import { isAlive, newRunId, stepIndex, thisProcess, type LedgerEntry, type MdnRequest, type ReceiveDetails } from "../../store/index.js";
+import { isAlive, newRunId, sameOwner, stepIndex, thisProcess, type LedgerEntry, type MdnRequest, type ReceiveDetails } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
 import { JobNotifier } from "../notify.js";
 import { addWarnings } from "../../store/index.js";
@@ -111,8 +111,9 @@ async function reserveOrJoin(s: Services, fresh: LedgerEntry, req: Request): Pro
       await (drained ?? drain(req.body));
       return duplicate(s, held, fresh, req);
     }
-    if (!isAlive(held.owner) && !s.active.has(held.runId)) {
-      // Its receiver died: finish (or fail) its work now, then look again.
+    if (!s.active.has(held.runId) && (!isAlive(held.owner) || sameOwner(held.owner, thisProcess()))) {
+      // Its receiver died (or, in this process, the request working on it gave up on an error):
+      // finish or fail its work now, then look again.
       await recoverEntry(s, held);
       continue;
     }
