@@ -85,7 +85,7 @@ async function main(): Promise<number> {
       dataDir: "./acme-data",
       station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
       receive: { host: "127.0.0.1", port: 0, path: "/as2" },
-      partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/unused", certificate: "myco.crt", inbound: { requireSigned: true, requireEncrypted: true } } },
+      partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/unused", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"], requireSigned: true, requireEncrypted: true } } },
     });
     const mycoReceiveConfig = write("myco-receive.json", {
       dataDir: "./myco-data",

@@ -82,6 +82,9 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   const options = {
     maxHeaderSize: r.maxHeaderBytes,
     requestTimeout: r.requestTimeout * 1000,
+    // A client that trickles its headers is cut off (Node answers 408 and closes); Node wants it
+    // no longer than requestTimeout.
+    headersTimeout: Math.min(r.headersTimeout, r.requestTimeout) * 1000,
     // Node checks the timeouts every connectionsCheckingInterval (30 s by default); check often
     // enough that receive.requestTimeout is kept to within a quarter of itself.
     connectionsCheckingInterval: Math.min(30_000, Math.max(100, (r.requestTimeout * 1000) / 4)),
@@ -95,6 +98,9 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
       requestCert: requestClientCert, rejectUnauthorized: false,
     }, handler)
     : http.createServer(options, handler);
+  // One more than the limit, so that the handler can tell "more than allowed" (431) from "exactly".
+  server.maxHeadersCount = r.maxHeaderCount + 1;
+  receiver.watch(server);
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => { ctx.output.log(`${sig}: no new connections; finishing what is in flight`); stop(); });
   await new Promise<void>((resolve, reject) => {
     server!.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "EADDRINUSE" ? new UsageError(`cannot listen on ${r.host}:${r.port}: the port is in use`) : e));

@@ -71,6 +71,8 @@ const inboundSchema = z.strictObject({
   requireEncrypted: z.boolean().default(false),
   requireClientCertificate: z.boolean().default(false).describe("only accept this partner over HTTPS with a client certificate the receive.tls.ca trusts"),
   whenExists: z.enum(["rename", "append", "overwrite", "skip", "error"]).default("rename"),
+  asyncMdnUrls: z.array(z.string().regex(/^(https?|\*):\/\/\S+$/i, { message: "must be an http(s):// URL pattern (* matches any run of characters)" })).optional()
+    .describe("URLs (patterns with *) an async MDN to this partner may be POSTed to; default: the origin of the partner's url"),
 });
 
 export const partnerSchema = z.strictObject({
@@ -133,8 +135,15 @@ export const configSchema = z
         maxHeaderBytes: positiveInt.default(64 * 1024),
         maxInflatedBytes: positiveInt.default(10 * 1024 * 1024 * 1024),
         requestTimeout: z.number().positive().default(600),
+        maxConnections: positiveInt.default(1000).describe("connections beyond this get 503 with Retry-After"),
+        headersTimeout: z.number().positive().default(30).describe("seconds a client has to send all its headers"),
+        maxHeaderCount: positiveInt.default(200).describe("header lines per request; more get 431"),
+        minFreeBytes: z.number().int().min(0).default(1024 ** 3).describe("free space kept on the inbox's file system; 0 keeps none (explicitly)"),
       })
-      .default(() => ({ host: "0.0.0.0", port: 4080, path: "/as2", maxMessageBytes: 10 * 1024 ** 3, maxHeaderBytes: 64 * 1024, maxInflatedBytes: 10 * 1024 ** 3, requestTimeout: 600 })),
+      .default(() => ({
+        host: "0.0.0.0", port: 4080, path: "/as2", maxMessageBytes: 10 * 1024 ** 3, maxHeaderBytes: 64 * 1024, maxInflatedBytes: 10 * 1024 ** 3, requestTimeout: 600,
+        maxConnections: 1000, headersTimeout: 30, maxHeaderCount: 200, minFreeBytes: 1024 ** 3,
+      })),
     notify: notifySchema.optional(),
     partners: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "partner names use letters, digits, '.', '_' and '-'" }), partnerSchema).default({}),
   })

@@ -13,13 +13,15 @@ import { dirname, extname, join } from "node:path";
 export const MAX_FILENAME_BYTES = 200;
 
 /**
- * A safe file name: no folders (either separator), no traversal, no control characters or NUL,
+ * A safe file name: no folders (either separator), no traversal, no control characters or NUL (C0, C1, bidi),
  * no characters Windows shares reject, no leading dots, bounded length with the extension kept.
  */
 export function sanitizeFilename(raw: string | undefined, messageId: string): string {
   let name = (raw ?? "").replace(/\\/g, "/");
   name = name.slice(name.lastIndexOf("/") + 1);
-  name = name.replace(/[\u0000-\u001f\u007f<>:"|?*]/g, "_").replace(/^[.\s]+/, "").replace(/[.\s]+$/, "");
+  // C0, DEL and C1 controls, bidi and line-separator controls (a name that displays reversed or
+  // breaks a listing), and what Windows shares reject.
+  name = name.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff<>:"|?*]/g, "_").replace(/^[.\s]+/, "").replace(/[.\s]+$/, "");
   if (!name) name = `${messageId.replace(/^<|>$/g, "").replace(/[^A-Za-z0-9._@-]/g, "_").replace(/^\.+/, "") || "message"}.dat`;
   if (Buffer.byteLength(name) > MAX_FILENAME_BYTES) {
     const ext = extname(name).slice(0, 20);

@@ -5,18 +5,20 @@
  * durable steps, and map its outcome to the response. Async MDNs for messages this station sent
  * are recognised here and recorded in their send jobs.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { hostname } from "node:os";
 import type { TLSSocket } from "node:tls";
 import { timingSafeEqual } from "node:crypto";
 import {
   As2Error, ErrorCodes, Headers, buildMdn, chooseMicAlgorithm, collect, limitSize,
-  parseAs2Name, parseContentType, parseDispositionOptions, wantsSignedReceipt,
+  isValidAs2Id, parseAs2Name, parseContentType, parseDispositionOptions, wantsSignedReceipt,
 } from "../core/index.js";
 import { partnerByAs2Id, type As2Config } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { openStore, type StoredMdn } from "../store/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
+import { ensureSpace } from "./disk-space.js";
 import { InboxWriter } from "./inbox.js";
 import { MdnDelivery } from "./receive/mdn-delivery.js";
 import { receiveMessage, type Outcome } from "./receive/pipeline.js";
@@ -99,6 +101,33 @@ function isMdnRequest(contentType: string, head: Buffer): boolean {
   return /content-type:\s*multipart\/report/i.test(headerEnd < 0 ? part : part.slice(0, headerEnd));
 }
 
+/** The longest Message-ID taken (RFC 5322 §2.1.1's line limit). */
+const MAX_MESSAGE_ID = 998;
+
+/**
+ * AS2-From, AS2-To (1-128 printable ASCII, RFC 4130 §6.2) and Message-ID (printable ASCII),
+ * checked before anything uses them: a bad name must get a clear 400, not a failure later in
+ * building an MDN that echoes it (issue 12 case 1). A header sent several times reaches us
+ * joined with ", ", which is then not one valid name.
+ */
+function identify(req: IncomingMessage): { from: string; to: string; messageId: string } | { problem: string } {
+  const name = (header: string): string | { problem: string } => {
+    const raw = req.headers[header];
+    if (typeof raw !== "string" || !raw.trim()) return { problem: `${header === "as2-from" ? "AS2-From" : "AS2-To"} is missing or empty (RFC 4130 §6)` };
+    const v = parseAs2Name(raw);
+    if (!isValidAs2Id(v) || v !== v.trim()) return { problem: `${header === "as2-from" ? "AS2-From" : "AS2-To"} must be 1-128 printable ASCII characters (RFC 4130 §6.2); got ${raw.length} characters${/[^ -~]/.test(raw) ? " with control or non-ASCII characters" : ""}` };
+    return v;
+  };
+  const from = name("as2-from");
+  if (typeof from !== "string") return from;
+  const to = name("as2-to");
+  if (typeof to !== "string") return to;
+  const messageId = String(req.headers["message-id"] ?? "").trim();
+  if (!messageId) return { problem: "Message-ID is missing (RFC 4130 §6)" };
+  if (messageId.length > MAX_MESSAGE_ID || /[^ -~]/.test(messageId)) return { problem: `Message-ID must be at most ${MAX_MESSAGE_ID} printable ASCII characters` };
+  return { from, to, messageId };
+}
+
 /** Request headers worth keeping to open the body again after a crash: never credentials. */
 function keptHeaders(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
@@ -130,9 +159,21 @@ export interface Receiver {
    * removes temp and spool files nothing refers to, and starts the MDN delivery loop.
    */
   start(): Promise<{ recovered: number; swept: number }>;
+  /**
+   * Counts the server's connections: a request on a connection beyond receive.maxConnections is
+   * answered 503 with Retry-After (issue 12 case 7); twice the limit is a hard cap where the
+   * kernel-level accept is simply closed.
+   */
+  watch(server: Server): void;
   /** After the server closed: waits for messages still in work, then stops the delivery loop (attempts under way finish). */
   stop(): Promise<void>;
 }
+
+/** Retry-After for refusals that pass with load (too many connections, too little disk). */
+const BUSY_RETRY_AFTER_SECONDS = 5;
+
+/** Retry-After when the disk is short of the reserve: space comes back when someone acts. */
+const LOW_SPACE_RETRY_AFTER_SECONDS = 300;
 
 /** Periodic recovery: messages whose receiver died while this one runs (another process on the data folder). */
 const RECOVERY_INTERVAL_MS = 30_000;
@@ -177,9 +218,28 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     await delivery.stop();
   }
 
-  return { handle, start, stop };
+  const surplus = new WeakSet<Socket>();
+  let connections = 0;
+  function watch(server: Server): void {
+    server.maxConnections = config.receive.maxConnections * 2;
+    server.on("connection", (socket: Socket) => {
+      connections++;
+      if (connections > config.receive.maxConnections) surplus.add(socket);
+      socket.once("close", () => { connections--; });
+    });
+  }
+
+  return { handle, start, stop, watch };
 
   async function serve(req: IncomingMessage, res: ServerResponse, remote: string): Promise<void> {
+    if (surplus.has(req.socket)) {
+      event({ event: "rejected", remote, status: 503, detail: `more than receive.maxConnections (${config.receive.maxConnections}) connections` });
+      return refuse(res, 503, `too many connections (receive.maxConnections is ${config.receive.maxConnections}); try again later`, { "Retry-After": String(BUSY_RETRY_AFTER_SECONDS) });
+    }
+    if (req.rawHeaders.length / 2 > config.receive.maxHeaderCount) {
+      event({ event: "rejected", remote, status: 431, detail: `more than receive.maxHeaderCount (${config.receive.maxHeaderCount}) header lines` });
+      return refuse(res, 431, `more than ${config.receive.maxHeaderCount} header lines (receive.maxHeaderCount)`);
+    }
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== config.receive.path) return refuse(res, 404, `no AS2 endpoint at ${url.pathname}; it is ${config.receive.path}`);
     // X3: HEAD on the endpoint answers 200 with an empty body.
@@ -221,15 +281,13 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     const { head, rest } = peeked;
     if (isMdnRequest(contentType, head)) return handleMdn(req, res, remote, rest);
 
-    const fromRaw = req.headers["as2-from"];
-    const toRaw = req.headers["as2-to"];
-    const messageId = String(req.headers["message-id"] ?? "").trim();
-    if (typeof fromRaw !== "string" || typeof toRaw !== "string" || !messageId) {
-      event({ event: "rejected", remote, status: 400, detail: "AS2-From, AS2-To or Message-ID missing" });
-      return refuse(res, 400, "not an AS2 message: AS2-From, AS2-To and Message-ID are required (RFC 4130 §6)");
+    const identity = identify(req);
+    if ("problem" in identity) {
+      event({ event: "rejected", remote, status: 400, detail: identity.problem });
+      for await (const _ of rest) { /* read the rest so the answer reaches the sender */ }
+      return refuse(res, 400, `not an AS2 message: ${identity.problem}`);
     }
-    const from = parseAs2Name(fromRaw);
-    const to = parseAs2Name(toRaw);
+    const { from, to, messageId } = identity;
     const match = partnerByAs2Id(config, from);
     const dno = parseDispositionOptions(req.headers["disposition-notification-options"] as string | undefined);
     const mdnWanted = req.headers["disposition-notification-to"] !== undefined;
@@ -265,6 +323,16 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
       return refuse(res, 403, "a trusted TLS client certificate is required");
     }
 
+    // The free-space reserve, before reading a byte (issue 12 case 6): the inbox and the spool.
+    const needed = Number.isFinite(length) ? length : 0;
+    for (const where of [inboxOf(config, partnerName), config.dataDir]) {
+      try {
+        await ensureSpace(where, config.receive.minFreeBytes, needed);
+      } catch (e) {
+        event({ event: "rejected", remote, partner: partnerName, messageId, status: 503, detail: (e as Error).message });
+        return refuse(res, 503, `${(e as Error).message}; try again later`, { "Retry-After": String(LOW_SPACE_RETRY_AFTER_SECONDS) });
+      }
+    }
     const outcome: Outcome = await receiveMessage(s, {
       from, messageId, partner: partnerName, headers: keptHeaders(req),
       mdnRequest: {

@@ -22,6 +22,8 @@ export interface PostSpec {
   retries: number;
   retryIntervalMs: number;
   followRedirects: boolean;
+  /** With followRedirects: only to the same origin (async MDNs: a partner must not steer our POSTs elsewhere). */
+  sameOriginRedirectsOnly?: boolean;
   userAgent?: string;
   /** Transfer-Encoding: chunked instead of Content-Length. */
   chunked: boolean;
@@ -202,6 +204,7 @@ export async function postMessage(headers: Record<string, string>, body: Request
       if (++redirects > MAX_REDIRECTS) throw new As2Error(ErrorCodes.HTTP_STATUS, `more than ${MAX_REDIRECTS} redirects, the last to ${location}`);
       const next = new URL(location, url);
       if (next.protocol !== "http:" && next.protocol !== "https:") throw new As2Error(ErrorCodes.HTTP_STATUS, `redirected to an unsupported URL: ${next.href}`);
+      if (spec.sameOriginRedirectsOnly && next.origin !== url.origin) throw new As2Error(ErrorCodes.HTTP_STATUS, `redirected to another origin (${next.origin}), which is not followed`);
       // AS2 needs the POST and its body at the new place (RFC 9110 §15.4: 307/308 keep the
       // method; for 301/302/303 browsers switch to GET, which would lose the message).
       if (next.origin !== url.origin) current = { ...current, auth: undefined };

@@ -104,7 +104,7 @@ function newCase(label: string): Case {
     dataDir: `./acme-${label}`,
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
-    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { requireSigned: true, requireEncrypted: true } } },
+    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"], requireSigned: true, requireEncrypted: true } } },
   });
   return { label, file, name, bytes, acmeData, inbox: join(acmeData, "inbox", "myco"), acmeConfig, mycoData: join(dir, `myco-${label}`) };
 }

@@ -128,7 +128,7 @@ before(async () => {
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
     // inbound.whenExists is the default, "rename".
-    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" } },
+    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"] } } },
   }));
 });
 

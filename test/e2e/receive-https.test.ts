@@ -31,7 +31,7 @@ before(async () => {
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2", tls: { key: pki.serverKey, certificate: pki.serverCert, ca: [pki.caCert] } },
     partners: {
-      myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { requireClientCertificate: true } },
+      myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"], requireClientCertificate: true } },
       beta: { as2Id: "BETA", url: "http://127.0.0.1:9/as2", certificate: "beta.crt" },
     },
   }));

@@ -33,7 +33,7 @@ function acmeConfig(name: string, notify: Record<string, unknown>): string {
     dataDir: `./${name}-data`,
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
-    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { requireSigned: true }, notify } },
+    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"], requireSigned: true }, notify } },
   });
 }
 

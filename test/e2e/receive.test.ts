@@ -31,7 +31,7 @@ before(async () => {
     dataDir: "./acme-data",
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
-    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { requireSigned: true, users: [{ username: "myco", password: "in-Pass" }] } } },
+    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"], requireSigned: true, users: [{ username: "myco", password: "in-Pass" }] } } },
   });
   server = await startAs2Receive(acme);
   myUrl = server.url;

@@ -36,7 +36,7 @@ before(async () => {
     dataDir: "./acme-data",
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
-    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" } },
+    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"] } } },
   }));
   server = await startAs2Receive(config);
   // The sender's async MDN endpoint: plain node:http, answering 200 with an empty body (X3).

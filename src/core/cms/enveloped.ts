@@ -118,23 +118,36 @@ interface KeyTrans {
 }
 
 function parseRecipientInfos(raw: Buffer): KeyTrans[] {
+  if (raw.length > MAX_RECIPIENT_INFOS_BYTES) {
+    throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `RecipientInfos take ${raw.length} bytes; at most ${MAX_RECIPIENT_INFOS_BYTES} are read`);
+  }
   const parsed = asn1js.fromBER(toArrayBuffer(raw));
   if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Set)) throw new As2Error(ErrorCodes.MALFORMED_CMS, "RecipientInfos is not a SET");
   const out: KeyTrans[] = [];
+  if (parsed.result.valueBlock.value.length > MAX_RECIPIENT_INFOS) {
+    throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the message has ${parsed.result.valueBlock.value.length} RecipientInfos; at most ${MAX_RECIPIENT_INFOS} are accepted`);
+  }
   for (const ri of parsed.result.valueBlock.value) {
     // Only KeyTransRecipientInfo (a plain SEQUENCE) is used by AS2; [1]..[4] choices are skipped.
     if (!(ri instanceof asn1js.Sequence)) continue;
     const [, rid, alg, ek] = ri.valueBlock.value;
-    if (!(alg instanceof asn1js.Sequence) || !(ek instanceof asn1js.OctetString)) throw new As2Error(ErrorCodes.MALFORMED_CMS, "malformed KeyTransRecipientInfo");
+    const malformed = (what: string) => new As2Error(ErrorCodes.MALFORMED_CMS, `malformed KeyTransRecipientInfo: ${what}`);
+    if (!(alg instanceof asn1js.Sequence) || !(ek instanceof asn1js.OctetString)) throw malformed("no key encryption algorithm or encrypted key");
     const kt: KeyTrans = { keyEncryption: "rsa", oaepHash: "sha1", encryptedKey: Buffer.from(ek.getValue()) };
+    // RFC 5652 §6.2.1: rid is issuerAndSerialNumber (a SEQUENCE of Name and INTEGER) or [0] subjectKeyIdentifier.
     if (rid instanceof asn1js.Sequence) {
       const [issuer, serial] = rid.valueBlock.value;
-      kt.issuerDer = Buffer.from(issuer!.valueBeforeDecodeView);
-      kt.serial = Buffer.from((serial as asn1js.Integer).valueBlock.valueHexView);
-    } else if (rid && rid.idBlock.tagClass === 3 && rid.idBlock.tagNumber === 0) {
-      kt.subjectKeyIdentifier = Buffer.from((rid as asn1js.Primitive).valueBlock.valueHexView);
+      if (!(issuer instanceof asn1js.Sequence) || !(serial instanceof asn1js.Integer)) throw malformed("issuerAndSerialNumber is not a Name and an INTEGER");
+      kt.issuerDer = Buffer.from(issuer.valueBeforeDecodeView);
+      kt.serial = Buffer.from(serial.valueBlock.valueHexView);
+    } else if (rid instanceof asn1js.Primitive && rid.idBlock.tagClass === 3 && rid.idBlock.tagNumber === 0) {
+      kt.subjectKeyIdentifier = Buffer.from(rid.valueBlock.valueHexView);
+    } else {
+      throw malformed("the recipient identifier is neither issuerAndSerialNumber nor [0] subjectKeyIdentifier");
     }
-    const oid = (alg.valueBlock.value[0] as asn1js.ObjectIdentifier).valueBlock.toString();
+    const algOid = alg.valueBlock.value[0];
+    if (!(algOid instanceof asn1js.ObjectIdentifier)) throw malformed("the key encryption algorithm has no OID");
+    const oid = algOid.valueBlock.toString();
     if (oid === OID.rsaesOaep) {
       kt.keyEncryption = "rsa-oaep";
       // K12: always read the parameters, never assume them.
@@ -142,14 +155,14 @@ function parseRecipientInfos(raw: Buffer): KeyTrans[] {
       const params = alg.valueBlock.value[1];
       if (params instanceof asn1js.Sequence) {
         for (const f of params.valueBlock.value) {
-          const inner = (f as asn1js.Constructed).valueBlock.value?.[0];
-          if (!(inner instanceof asn1js.Sequence)) continue;
-          const innerOid = (inner.valueBlock.value[0] as asn1js.ObjectIdentifier).valueBlock.toString();
+          const inner = f instanceof asn1js.Constructed ? f.valueBlock.value[0] : undefined;
+          if (!(inner instanceof asn1js.Sequence) || !(inner.valueBlock.value[0] instanceof asn1js.ObjectIdentifier)) continue;
+          const innerOid = inner.valueBlock.value[0].valueBlock.toString();
           if (f.idBlock.tagNumber === 0) {
             kt.oaepHash = digestByOid(innerOid) ?? (() => { throw new As2Error(ErrorCodes.UNSUPPORTED_ALGORITHM, `OAEP hash ${innerOid} is not supported`); })();
           } else if (f.idBlock.tagNumber === 1) {
             const mp = inner.valueBlock.value[1];
-            if (mp instanceof asn1js.Sequence) mgfHash = digestByOid((mp.valueBlock.value[0] as asn1js.ObjectIdentifier).valueBlock.toString()) ?? mgfHash;
+            if (mp instanceof asn1js.Sequence && mp.valueBlock.value[0] instanceof asn1js.ObjectIdentifier) mgfHash = digestByOid(mp.valueBlock.value[0].valueBlock.toString()) ?? mgfHash;
           } else if (f.idBlock.tagNumber === 2) {
             const label = inner.valueBlock.value[1];
             if (label instanceof asn1js.OctetString && label.getValue().byteLength) kt.oaepLabel = Buffer.from(label.getValue());
@@ -219,7 +232,16 @@ export interface DecryptedContent {
   recipient: Certificate;
   /** The deciphered content. It fails at the end if padding or the GCM tag is wrong. */
   content: AsyncIterable<Uint8Array>;
+  /**
+   * False when no key block could be opened and a random key stands in (RFC 3218): the content
+   * is then noise, and the message must end as decryption-failed whatever the noise looks like.
+   */
+  keyRecovered: boolean;
 }
+
+/** Limits on a message's RecipientInfos: 40,000 of them once stalled the server for 2.3 s (issue 12). */
+export const MAX_RECIPIENT_INFOS = 64;
+export const MAX_RECIPIENT_INFOS_BYTES = 256 * 1024;
 
 function decryptionFailed(cause?: unknown): As2Error {
   // One message for every key or content failure, so nothing tells padding errors apart (RFC 3218).
@@ -252,11 +274,15 @@ export async function openEnveloped(r: BerReader, ci: ContentInfoStart, keys: re
   const fixedLength = decoded.rc2Bits || decoded.alg === "cast5" ? undefined : decoded.keyLength;
   if (keys.length === 0) throw new As2Error(ErrorCodes.NO_MATCHING_RECIPIENT, "no decryption key is configured");
 
-  // K9: use the RecipientInfo that names one of our certificates; as a last resort try every pair.
+  // K9: use the RecipientInfo that names one of our certificates. K9's last resort (our key on
+  // every RecipientInfo) is not taken: recipient identifiers are public, so a message that names
+  // none of our certificates is refused at once, before any RSA operation; trying our key on a
+  // foreign key block only adds chances for random bytes to pass as a key (issue 12 case 2).
   const pairs: Array<[KeyTrans, DecryptionKey]> = [];
   for (const dk of keys) for (const kt of ktris) if (ridMatches(kt, dk.certificate)) pairs.push([kt, dk]);
-  const matched = pairs.length > 0;
-  if (!matched) for (const dk of keys) for (const kt of ktris) pairs.push([kt, dk]);
+  if (pairs.length === 0) {
+    throw new As2Error(ErrorCodes.NO_MATCHING_RECIPIENT, `the message is encrypted for ${ktris.length} recipient${ktris.length === 1 ? "" : "s"}, none of them our certificate${keys.length === 1 ? "" : "s"}`);
+  }
   let cek: Buffer | undefined;
   let used: [KeyTrans, DecryptionKey] = pairs[0]!;
   for (const p of pairs) {
@@ -267,7 +293,9 @@ export async function openEnveloped(r: BerReader, ci: ContentInfoStart, keys: re
     }
   }
   // RFC 3218 §2.3.2: on a bad key block continue with a random key; the failure then shows up as an
-  // ordinary content decryption failure, indistinguishable from a wrong key.
+  // ordinary content decryption failure, indistinguishable from a wrong key. `keyRecovered` lets
+  // the caller fail such a message at the end whatever the random key happened to produce.
+  const keyRecovered = !!cek;
   if (!cek) cek = randomBytes(fixedLength ?? decoded.keyLength);
   const [kt, dk] = used;
 
@@ -319,6 +347,7 @@ export async function openEnveloped(r: BerReader, ci: ContentInfoStart, keys: re
     keyEncryption: kt.keyEncryption,
     oaepHash: kt.keyEncryption === "rsa-oaep" ? kt.oaepHash : undefined,
     recipient: dk.certificate,
+    keyRecovered,
     content: wrapErrors(content()),
   };
 }

@@ -8,7 +8,8 @@ import * as crypto from "node:crypto";
 import { As2Error, ErrorCodes } from "../errors.js";
 import { ascii, chain } from "../bytes.js";
 import { inlineHash, offloadedHash, tapHash, type StreamHash } from "../parallel-hash.js";
-import { Headers, formatHeaderBlock, formatParameterized, type Header } from "../mime/headers.js";
+import { Headers, formatHeaderBlock, type Header } from "../mime/headers.js";
+import { formatContentDisposition } from "../mime/rfc2231.js";
 import { multipartSignedType, signatureTail } from "./signature-part.js";
 import { DIGESTS, type DigestAlgorithm, type MicNaming } from "../cms/digests.js";
 import { createDetachedSignature, type SignatureScheme } from "../cms/signed.js";
@@ -154,7 +155,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   const payloadSource = options.payload;
   const payloadHeaders: Header[] = [{ name: "Content-Type", value: options.contentType }];
   if (!plain || compress) payloadHeaders.push({ name: "Content-Transfer-Encoding", value: "binary" });
-  if (options.filename) payloadHeaders.push({ name: "Content-Disposition", value: formatParameterized("attachment", { filename: options.filename }) });
+  if (options.filename) payloadHeaders.push({ name: "Content-Disposition", value: formatContentDisposition(options.filename) });
   const payloadBody = (): AsyncIterable<Uint8Array> => (payloadSource instanceof Uint8Array ? chain(payloadSource) : payloadSource);
 
   let entity: Entity = {

@@ -6,20 +6,21 @@
  */
 import { Buffer } from "node:buffer";
 import * as crypto from "node:crypto";
-import { As2Error, ErrorCodes } from "../errors.js";
-import { collect } from "../bytes.js";
+import { As2Error, ErrorCodes, isAs2Error } from "../errors.js";
+import { collect, fromBytes } from "../bytes.js";
 import { drain, tap, limitSize } from "../streams.js";
 import { ByteReader } from "../ber/byte-reader.js";
 import { BerReader } from "../ber/reader.js";
 import { Headers, parseContentType, parseParameterized } from "../mime/headers.js";
 import { readEntityHead, parseEntityBytes, type EntityHead } from "../mime/entity.js";
 import { MultipartStream, checkBoundary } from "../mime/multipart.js";
+import { dispositionFilename } from "../mime/rfc2231.js";
 import { decodeTransferStream, parseTransferEncoding } from "../mime/encoding.js";
 import { signaturePartBytes } from "./signature-part.js";
 import { DIGESTS, type DigestAlgorithm, normalizeMicAlgorithm } from "../cms/digests.js";
 import { OID } from "../cms/oids.js";
 import { readContentInfoStart } from "../cms/content-info.js";
-import { openEnveloped, type DecryptionKey, type KeyEncryption } from "../cms/enveloped.js";
+import { openEnveloped, type DecryptedContent, type DecryptionKey, type KeyEncryption } from "../cms/enveloped.js";
 import { openCompressed } from "../cms/compressed.js";
 import { parseSignedData, verifyDetachedSignature, type SignatureVerification } from "../cms/signed.js";
 import type { ContentCipher } from "../cms/ciphers.js";
@@ -31,12 +32,34 @@ export interface OpenLimits {
   maxInflatedBytes: number;
   /** Largest signature part; a real one is a few KB. */
   maxSignatureBytes: number;
+  /** Certificates and signers in one SignedData: real ones carry a chain of a few and one signer. */
+  maxCertificates: number;
+  maxSigners: number;
+  /** Largest compressed signed part held in memory when no `spool` is given (see OpenMessageOptions.spool). */
+  maxMemorySpoolBytes: number;
 }
 
 export const DEFAULT_OPEN_LIMITS: OpenLimits = {
   maxInflatedBytes: 10 * 1024 * 1024 * 1024,
   maxSignatureBytes: 1024 * 1024,
+  maxCertificates: 64,
+  maxSigners: 16,
+  maxMemorySpoolBytes: 64 * 1024 * 1024,
 };
+
+/** Bytes kept aside to be read again (a temp file, or memory): see OpenMessageOptions.spool. */
+export interface Spooled {
+  open(): AsyncIterable<Uint8Array>;
+  dispose(): Promise<void>;
+}
+
+/** The default spool: memory, up to limits.maxMemorySpoolBytes. */
+function memorySpool(max: number): (source: AsyncIterable<Uint8Array>) => Promise<Spooled> {
+  return async (source) => {
+    const bytes = await collect(limitSize(source, max, "a compressed signed part held in memory (give openMessage a spool for larger ones)"), max);
+    return { open: () => fromBytes(bytes), dispose: async () => undefined };
+  };
+}
 
 /**
  * The LF->CRLF fallback digest (C4) is kept only for signed parts up to this size: a sender that
@@ -68,6 +91,13 @@ export interface OpenMessageOptions {
   limits?: Partial<OpenLimits>;
   /** Receives the payload; must consume (or abandon) the stream. */
   onPayload: (info: PayloadInfo, body: AsyncIterable<Uint8Array>) => Promise<void>;
+  /**
+   * Where compressed content that was signed (compress-before-signing) waits while its signature
+   * is checked: it is inflated only once the signer is known to be the partner, so a stranger's
+   * small message cannot make us write gigabytes (issue 12 case 6). Default: memory, up to
+   * limits.maxMemorySpoolBytes.
+   */
+  spool?: (source: AsyncIterable<Uint8Array>) => Promise<Spooled>;
 }
 
 export interface OpenedMessage {
@@ -212,7 +242,7 @@ async function handleEntity(
       state.encrypted = true;
       state.result.encryption = { contentType: dec.contentType, cipher: dec.cipher, weakCipher: dec.weakCipher, keyEncryption: dec.keyEncryption, oaepHash: dec.oaepHash, recipient: dec.recipient };
       if (dec.weakCipher) state.result.warnings.push(`the partner encrypted with ${dec.cipher}, a weak cipher`);
-      await handleInner(dec.content, state, options, limits, unsignedMicAlg);
+      await openDecrypted(dec, state, options, limits, unsignedMicAlg);
       return;
     }
     if (ci.contentType === OID.compressedData) {
@@ -241,24 +271,36 @@ async function handleEntity(
     const digests = new PartDigests(algs);
     const part1Reader = new ByteReader(tap(part1, (c) => digests.update(c)));
     const part1Head = await readEntityHead(part1Reader);
-    await handleEntity(part1Head, part1Reader.rest(), state, options, limits, unsignedMicAlg);
-    await drain(part1Reader.rest());
-    const part2 = await parts.nextPart();
-    if (!part2) throw new As2Error(ErrorCodes.MALFORMED_MIME, "multipart/signed has no signature part");
-    const sigEntity = parseEntityBytes(await collect(limitSize(part2, limits.maxSignatureBytes, "signature part"), limits.maxSignatureBytes));
-    for (let p = await parts.nextPart(); p; p = await parts.nextPart()) await drain(p); // extra parts are ignored
-    const sigType = parseContentType(sigEntity.headers.get("content-type")).mediaType;
-    if (sigEntity.hadHeaders && sigEntity.headers.has("content-type") && !isPkcs7Signature(sigType)) {
-      throw new As2Error(ErrorCodes.MALFORMED_MIME, `the signature part is ${sigType}, not application/pkcs7-signature`);
+    // Compress-before-signing: the signed part is CompressedData. It is kept aside (hashed as it
+    // passes) and inflated only after the signature checks out, so that a message signed by
+    // anyone cannot make us inflate gigabytes first (issue 12 case 6). Everything else streams.
+    const verifyFirst = isPkcs7Mime(parseContentType(part1Head.headers.get("content-type")).mediaType);
+    const spooled = verifyFirst ? await (options.spool ?? memorySpool(limits.maxMemorySpoolBytes))(part1Reader.rest()) : undefined;
+    try {
+      if (!spooled) await handleEntity(part1Head, part1Reader.rest(), state, options, limits, unsignedMicAlg);
+      await drain(part1Reader.rest());
+      const part2 = await parts.nextPart();
+      if (!part2) throw new As2Error(ErrorCodes.MALFORMED_MIME, "multipart/signed has no signature part");
+      const sigEntity = parseEntityBytes(await collect(limitSize(part2, limits.maxSignatureBytes, "signature part"), limits.maxSignatureBytes));
+      for (let p = await parts.nextPart(); p; p = await parts.nextPart()) await drain(p); // extra parts are ignored
+      const sigType = parseContentType(sigEntity.headers.get("content-type")).mediaType;
+      if (sigEntity.hadHeaders && sigEntity.headers.has("content-type") && !isPkcs7Signature(sigType)) {
+        throw new As2Error(ErrorCodes.MALFORMED_MIME, `the signature part is ${sigType}, not application/pkcs7-signature`);
+      }
+      const parsed = parseSignedData(signaturePartBytes(sigEntity));
+      if (parsed.certificates.length > limits.maxCertificates) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData carries ${parsed.certificates.length} certificates; at most ${limits.maxCertificates} are read`);
+      if (parsed.signers.length > limits.maxSigners) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData has ${parsed.signers.length} signers; at most ${limits.maxSigners} are checked`);
+      const candidates = digests.result();
+      const verification = verifyDetachedSignature(parsed, candidates, options.signerCertificates);
+      if (verification.matchedVariant !== "raw") state.result.warnings.push(`the signature matched only after ${verification.matchedVariant} canonicalisation (C4)`);
+      state.result.signature = verification;
+      // M2: for a signed message the MIC is the digest of part 1 with the signing algorithm.
+      const d = candidates.get(verification.digest)!.get(verification.matchedVariant)!;
+      state.result.mic = { algorithm: verification.digest, digest: d, base64: d.toString("base64") };
+      if (spooled) await handleEntity(part1Head, spooled.open(), state, options, limits, unsignedMicAlg);
+    } finally {
+      await spooled?.dispose();
     }
-    const parsed = parseSignedData(signaturePartBytes(sigEntity));
-    const candidates = digests.result();
-    const verification = verifyDetachedSignature(parsed, candidates, options.signerCertificates);
-    if (verification.matchedVariant !== "raw") state.result.warnings.push(`the signature matched only after ${verification.matchedVariant} canonicalisation (C4)`);
-    state.result.signature = verification;
-    // M2: for a signed message the MIC is the digest of part 1 with the signing algorithm.
-    const d = candidates.get(verification.digest)!.get(verification.matchedVariant)!;
-    state.result.mic = { algorithm: verification.digest, digest: d, base64: d.toString("base64") };
     return;
   }
 
@@ -276,7 +318,7 @@ async function handleEntity(
     state.micHash = { alg: unsignedMicAlg, hash };
   }
   const disposition = head.headers.get("content-disposition");
-  const filename = disposition ? parseParameterized(disposition).params.filename : undefined;
+  const filename = disposition ? dispositionFilename(parseParameterized(disposition).params) : undefined;
   const info: PayloadInfo = { headers: head.headers, contentType: head.headers.get("content-type") ?? "application/octet-stream", filename };
   let size = 0;
   const counted = tap(decodeTransferStream(payloadBody, cte), (c) => (size += c.byteLength));
@@ -290,11 +332,54 @@ async function handleEntity(
   }
 }
 
-/** A layer's content is a MIME entity (S6: bytes without headers are taken as a bare payload). */
-async function handleInner(content: AsyncIterable<Uint8Array>, state: State, options: OpenMessageOptions, limits: OpenLimits, unsignedMicAlg: DigestAlgorithm): Promise<void> {
+/**
+ * The content of an EnvelopedData layer. RFC 3218: whether the key block was good must change
+ * neither the answer nor its timing. So whatever happens inside, the ciphertext is deciphered to
+ * its end; a message whose key block could not be opened (a random key stood in) then always ends
+ * as decryption-failed, and so does content that is not a MIME entity - noise from a wrong key
+ * never has headers, and taking it as a bare payload once stored random bytes as "processed"
+ * (issue 12 case 2).
+ */
+async function openDecrypted(dec: DecryptedContent, state: State, options: OpenMessageOptions, limits: OpenLimits, unsignedMicAlg: DigestAlgorithm): Promise<void> {
+  const it = dec.content[Symbol.asyncIterator]();
+  let finished = false;
+  // The inner parsers read through this view; an early error there must not close the decipher.
+  const view: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const r = await it.next();
+        if (r.done) finished = true;
+        return r;
+      },
+      return: async () => ({ done: true as const, value: undefined }),
+    }),
+  };
+  let inner: unknown;
+  try {
+    await handleInner(view, state, options, limits, unsignedMicAlg, true);
+  } catch (e) {
+    inner = e;
+  }
+  let tail: unknown;
+  try {
+    while (!finished) if ((await it.next()).done) finished = true;
+  } catch (e) {
+    tail = e;
+  }
+  // Errors of the outer structure or the transport (truncation, size) say nothing about the key.
+  if (isAs2Error(tail) && tail.code !== ErrorCodes.DECRYPTION_FAILED) throw tail;
+  if (!dec.keyRecovered || tail || isAs2Error(inner) && inner.code === ErrorCodes.DECRYPTION_FAILED) {
+    throw new As2Error(ErrorCodes.DECRYPTION_FAILED, "decryption failed: the message was not encrypted for our key, or it was corrupted", { cause: tail ?? inner });
+  }
+  if (inner) throw inner;
+}
+
+/** A layer's content is a MIME entity (S6: bytes without headers are taken as a bare payload, except after decryption). */
+async function handleInner(content: AsyncIterable<Uint8Array>, state: State, options: OpenMessageOptions, limits: OpenLimits, unsignedMicAlg: DigestAlgorithm, decrypted = false): Promise<void> {
   const reader = new ByteReader(content);
   const head = await readEntityHead(reader);
-  if (!head.hadHeaders) state.result.warnings.push("the decrypted or inflated content had no MIME headers; taken as the payload (S6)");
+  if (!head.hadHeaders && decrypted) throw new As2Error(ErrorCodes.DECRYPTION_FAILED, "the decrypted content is not a MIME entity");
+  if (!head.hadHeaders) state.result.warnings.push("the inflated content had no MIME headers; taken as the payload (S6)");
   await handleEntity(head.hadHeaders ? head : { ...head, headers: new Headers([{ name: "Content-Type", value: "application/octet-stream" }]) }, reader.rest(), state, options, limits, unsignedMicAlg);
   await drain(reader.rest());
 }

@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { fromBytes } from "../../core/index.js";
 import { addWarnings, type OutboundMdn } from "../../store/index.js";
 import { postMessage } from "../../transport/index.js";
+import { refusedAsyncMdnUrl } from "../async-mdn-urls.js";
 import { crashPoint } from "../crash-point.js";
 import { defaultUserAgent } from "../send-profile.js";
 import type { Services } from "./services.js";
@@ -73,12 +74,17 @@ export class MdnDelivery {
         await this.giveUp(entry, `cannot deliver an MDN to ${entry.url}: only http(s) Receipt-Delivery-Options are supported`);
         return;
       }
+      const refused = refusedAsyncMdnUrl(this.s.config.partners[entry.partner], entry.url);
+      if (refused) {
+        await this.giveUp(entry, `the async MDN was not sent: ${refused}`);
+        return;
+      }
       let failure: string;
       try {
         const body = Buffer.from(entry.mdn.body, "base64");
         const headers = Object.fromEntries(entry.mdn.headers.map((h) => [h.name, h.value]));
         const r = await postMessage(headers, { length: body.length, open: () => fromBytes(body) }, {
-          url: entry.url, connectTimeoutMs: 30_000, readTimeoutMs: 60_000, retries: 0, retryIntervalMs: 0, followRedirects: true, chunked: false, userAgent: defaultUserAgent(),
+          url: entry.url, connectTimeoutMs: 30_000, readTimeoutMs: 60_000, retries: 0, retryIntervalMs: 0, followRedirects: true, sameOriginRedirectsOnly: true, chunked: false, userAgent: defaultUserAgent(),
         });
         if (r.status >= 200 && r.status < 300) {
           crashPoint("receive:answered");

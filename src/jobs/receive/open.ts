@@ -3,11 +3,18 @@
  * into a temp file in the inbox's temp folder; only a message whose signature checked out reaches
  * `verified`, with the temp file complete and fsynced and the name it asks for in the ledger.
  */
-import { openMessage, type DigestAlgorithm, type OpenedMessage } from "../../core/index.js";
+import { randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { openMessage, type DigestAlgorithm, type OpenedMessage, type Spooled } from "../../core/index.js";
+import { guardSpace } from "../disk-space.js";
 import type { LedgerEntry, OpenedSummary } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
 import { InboxWriter, sanitizeFilename } from "../inbox.js";
-import { inboxOf, type Services } from "./services.js";
+import { inboxOf, spoolPathOf, type Services } from "./services.js";
 
 function summary(o: OpenedMessage): OpenedSummary {
   return {
@@ -19,6 +26,19 @@ function summary(o: OpenedMessage): OpenedSummary {
     ...(o.signature ? { signature: `${o.signature.digest}${o.signature.scheme === "rsassa-pss" ? " (RSASSA-PSS)" : ""}` } : {}),
     warnings: o.warnings,
   };
+}
+
+/** A compressed signed part kept in the spool folder while its signature is checked. */
+async function diskSpool(s: Services, entry: LedgerEntry, source: AsyncIterable<Uint8Array>): Promise<Spooled> {
+  const path = join(dirname(spoolPathOf(s.config, entry.runId)), `signed-${entry.runId}-${randomBytes(4).toString("hex")}.part`);
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    await pipeline(Readable.from(guardSpace(source, path, s.config.receive.minFreeBytes)), createWriteStream(path, { mode: 0o600 }));
+  } catch (e) {
+    await rm(path, { force: true });
+    throw e;
+  }
+  return { open: () => createReadStream(path), dispose: () => rm(path, { force: true }) };
 }
 
 /** Throws what openMessage throws (an As2Error with its MDN disposition); leaves no temp file then. */
@@ -35,9 +55,12 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
       requireEncrypted: partner.inbound.requireEncrypted,
       limits: { maxInflatedBytes: s.config.receive.maxInflatedBytes },
       onPayload: async (_info, payload) => {
-        writer = await InboxWriter.create(inboxOf(s.config, entry.partner));
-        await writer.write(payload);
+        const inbox = inboxOf(s.config, entry.partner);
+        writer = await InboxWriter.create(inbox);
+        await writer.write(guardSpace(payload, inbox, s.config.receive.minFreeBytes));
       },
+      // Compress-before-signing waits on disk, not in memory, until its signature is checked.
+      spool: (source) => diskSpool(s, entry, source),
     });
     await writer!.finish();
     const verified: LedgerEntry = {

@@ -101,7 +101,7 @@ export async function recoverAll(s: Services): Promise<number> {
   return n;
 }
 
-/** Spooled bodies that no unfinished message refers to (a crash between spool and ledger write). */
+/** Spooled bodies and signed parts that no unfinished message refers to (a crash between spool and ledger write). */
 export async function sweepSpool(s: Services): Promise<number> {
   const dir = dirname(spoolPathOf(s.config, "x"));
   const names = await readdir(dir).catch(() => [] as string[]);
@@ -109,7 +109,8 @@ export async function sweepSpool(s: Services): Promise<number> {
   const live = new Set((await s.store.received.unfinished()).map((e) => e.runId));
   let removed = 0;
   for (const name of names) {
-    const runId = /^in-(.+)\.body$/.exec(name)?.[1];
+    const m = /^(?:in-(.+)\.body|signed-(.+)-[0-9a-f]+\.part)$/.exec(name);
+    const runId = m?.[1] ?? m?.[2];
     if (!runId || live.has(runId)) continue;
     await rm(join(dir, name), { force: true });
     removed++;

@@ -11,13 +11,14 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fsyncPath, type LedgerEntry } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
+import { guardSpace } from "../disk-space.js";
 import { spoolPathOf, type Services } from "./services.js";
 
 export async function spoolStep(s: Services, entry: LedgerEntry, body: AsyncIterable<Uint8Array>): Promise<LedgerEntry> {
   const spool = spoolPathOf(s.config, entry.runId);
   await mkdir(dirname(spool), { recursive: true, mode: 0o700 });
   try {
-    await pipeline(Readable.from(body), createWriteStream(spool, { mode: 0o600 }));
+    await pipeline(Readable.from(guardSpace(body, spool, s.config.receive.minFreeBytes)), createWriteStream(spool, { mode: 0o600 }));
     await fsyncPath(spool);
   } catch (e) {
     await rm(spool, { force: true });
