@@ -101,7 +101,7 @@ export function renderJob(r: JobRecord): string {
         ["Disposition", m.mdnMessage.disposition], ["Signed", m.mdnMessage.signed ? "yes" : "no"],
         ["MIC", m.mdnMessage.mic ? `${m.mdnMessage.mic}, ${m.mdnMessage.micAlgorithm ?? "?"}${micCheck ? ` (${micCheck.verdict === "pass" ? "matched" : `${micCheck.verdict}: ${micCheck.detail}`})` : ""}` : undefined],
         ["Sent MIC", detail ? `${detail.mic}, ${detail.micAlgorithm}` : undefined],
-        ["Error", m.mdnMessage.mdnError],
+        ["Error", m.mdnMessage.errorReason ?? (m.mdnMessage.mdnError ? "the MDN reports an error" : undefined)],
       ]).map((l) => `  ${l}`));
       if (detail?.mdnChecks) for (const [name, c] of Object.entries(detail.mdnChecks)) out.push(`      ${name.padEnd(18)} ${c.verdict.toUpperCase().padEnd(4)}  ${c.detail}`);
     }

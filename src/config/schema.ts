@@ -71,8 +71,21 @@ const inboundSchema = z.strictObject({
   requireEncrypted: z.boolean().default(false),
   requireClientCertificate: z.boolean().default(false).describe("only accept this partner over HTTPS with a client certificate the receive.tls.ca trusts"),
   whenExists: z.enum(["rename", "append", "overwrite", "skip", "error"]).default("rename"),
+  signerCertificateValidity: z.enum(["warn", "enforce"]).default("warn")
+    .describe("a signer certificate not valid at the signing time (else the Date header, else now): a warning, or authentication-failed"),
   asyncMdnUrls: z.array(z.string().regex(/^(https?|\*):\/\/\S+$/i, { message: "must be an http(s):// URL pattern (* matches any run of characters)" })).optional()
     .describe("URLs (patterns with *) an async MDN to this partner may be POSTed to; default: the origin of the partner's url"),
+});
+
+/**
+ * Per-partner interop settings (issue 13), each named after what it does; the defaults follow the
+ * RFCs. README "Partner quirks" lists the products each one is for.
+ */
+const quirksSchema = z.strictObject({
+  unsignedMdnMic: z.enum(["optional", "required"]).default("optional")
+    .describe("an unsigned MDN without Received-Content-MIC: a warning (as2-reference M6), or a failed file"),
+  signedMdnWithoutMic: z.enum(["fail", "warn"]).default("fail")
+    .describe("a signed MDN without Received-Content-MIC (pyas2lib, for unsigned messages): a failed file (RFC 4130 §7.4.3), or a warning"),
 });
 
 export const partnerSchema = z.strictObject({
@@ -103,6 +116,7 @@ export const partnerSchema = z.strictObject({
   contentType: z.string().optional(),
   mdn: mdnSchema.default(() => mdnSchema.parse({})),
   inbound: inboundSchema.default(() => inboundSchema.parse({})),
+  quirks: quirksSchema.default(() => quirksSchema.parse({})),
   deleteSourceFiles: z.boolean().default(false),
   notify: notifySchema.optional(),
 });

@@ -64,7 +64,7 @@ export async function recordAsyncMdn(o: { config: As2Config; keys: KeyMaterial; 
     }
     const partner = o.config.partners[current.partner];
     if (!partner) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `job ${runId} was sent to partner "${current.partner}", which is no longer configured`);
-    const outcome = judgeMdn(mdn, raw, { detail, partnerCertificates: o.keys.partners[current.partner]?.signatureCertificates ?? [], now: now() });
+    const outcome = judgeMdn(mdn, raw, { detail, partnerCertificates: o.keys.partners[current.partner]?.signatureCertificates ?? [], now: now(), quirks: partner.quirks });
     const notApplied = unverifiedReason(outcome, mdn.dispositionClass === "negative");
     if (notApplied) {
       // Recorded, never applied: the file stays AWAITING_MDN and a genuine MDN still settles it.

@@ -14,6 +14,7 @@ import {
 import type { MdnChecks, MdnMessage, SendDetail } from "../store/records.js";
 import { writeFileAtomic } from "../store/atomic-file.js";
 import type { PostResponse } from "../transport/index.js";
+import type { PartnerConfig } from "../config/schema.js";
 import { freeName } from "./free-name.js";
 
 export interface Outcome {
@@ -33,6 +34,22 @@ export interface ReceiptContext {
   detail: Pick<SendDetail, "as2MessageId" | "mic" | "micAlgorithm" | "mdnRequest" | "mdnMode" | "mdnDestination">;
   partnerCertificates: readonly Certificate[];
   now: Date;
+  /** The partner's interop settings (issue 13): how strictly a missing MIC counts. */
+  quirks?: Pick<PartnerConfig["quirks"], "unsignedMdnMic" | "signedMdnWithoutMic">;
+}
+
+/**
+ * A positive MDN without Received-Content-MIC: optional in an unsigned receipt (as2-reference M6;
+ * OpenAS2 sends none when asked for no signature), so a warning there unless the partner's
+ * quirks.unsignedMdnMic is "required"; in a signed one a failure unless quirks.signedMdnWithoutMic
+ * is "warn" (pyas2lib signs receipts for unsigned messages without a MIC).
+ */
+function relaxMissingMic(v: MdnVerification, mdn: ParsedMdn, ctx: ReceiptContext): void {
+  if (mdn.mic || mdn.dispositionClass === "negative" || v.checks.mic.verdict !== "fail") return;
+  const lenient = mdn.signed ? ctx.quirks?.signedMdnWithoutMic === "warn" : ctx.quirks?.unsignedMdnMic !== "required";
+  if (!lenient) return;
+  v.checks.mic = { verdict: "warn", detail: `${v.checks.mic.detail} (${mdn.signed ? "quirks.signedMdnWithoutMic is \"warn\"" : "optional in an unsigned MDN; quirks.unsignedMdnMic makes it required"})` };
+  v.ok = Object.values(v.checks).every((c) => c.verdict !== "fail");
 }
 
 const is2xx = (s: number) => s >= 200 && s < 300;
@@ -76,6 +93,7 @@ export function judgeMdn(mdn: ParsedMdn, raw: Buffer, ctx: ReceiptContext): Outc
     requireSigned: ctx.detail.mdnRequest === "signed",
     now: ctx.now,
   });
+  relaxMissingMic(v, mdn, ctx);
   const warnings = Object.entries(v.checks).filter(([, c]) => c.verdict === "warn").map(([name, c]) => `MDN ${name}: ${c.detail}`);
   const mdnMessage: MdnMessage = {
     persistedTimestamp: ctx.now.getTime(),
@@ -84,16 +102,19 @@ export function judgeMdn(mdn: ParsedMdn, raw: Buffer, ctx: ReceiptContext): Outc
     mic: mdn.mic?.base64,
     micAlgorithm: mdn.mic?.token,
     signed: mdn.signed,
+    // Contract §7: whether the MDN itself reports an error (a negative disposition); why a file
+    // failed, when it did, goes in errorReason.
+    mdnError: mdn.dispositionClass === "negative",
   };
   const base = { deliveryStatus: "Delivered" as const, mdnStatus: "Received" as const, mdnChecks: v.checks, warnings, rawMdn: raw, mdnMessage };
   if (mdn.dispositionClass === "negative") {
     const reason = `the partner answered with a negative MDN: ${v.checks.disposition.detail}`;
-    mdnMessage.mdnError = reason;
+    mdnMessage.errorReason = reason;
     return { ...base, status: "FAILED", error: { code: ErrorCodes.MDN_NEGATIVE, message: reason } };
   }
   if (!v.ok) {
     const reason = `the MDN does not confirm the message: ${failedChecks(v)}`;
-    mdnMessage.mdnError = reason;
+    mdnMessage.errorReason = reason;
     return { ...base, status: "FAILED", error: { code: ErrorCodes.MDN_VERIFICATION_FAILED, message: reason } };
   }
   return { ...base, status: "SUCCESS" };

@@ -262,7 +262,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
       crashPoint("send:posted");
       detail.attempts = res.attempts;
       detail.httpStatus = res.status;
-      const outcome = judgeResponse(res, { detail, partnerCertificates: partnerCerts, now: now() });
+      const outcome = judgeResponse(res, { detail, partnerCertificates: partnerCerts, now: now(), quirks: o.partner.quirks });
       const updated = await store.update(o.runId, async (r) => {
         const d = r.sendDetails!.find((x) => x.as2MessageId === built.messageId)!;
         Object.assign(d, { attempts: res.attempts, httpStatus: res.status });

@@ -44,7 +44,10 @@ export interface FileEntry {
 
 export interface MdnMessage {
   persistedTimestamp: number;
-  mdnError?: string;
+  /** True when the MDN reports an error (a negative disposition): the gateway entity's boolean. */
+  mdnError: boolean;
+  /** Why the file failed on this MDN (a negative disposition, or a check that failed). */
+  errorReason?: string;
   /** The raw MDN (headers and body), kept for non-repudiation (RFC 4130 §9.1). */
   content: string;
   disposition?: string;

@@ -2,7 +2,7 @@
  * An AS2 receiver for tests that shares no code with as2kit: Node's http server for transport,
  * openssl cms for decryption, signature verification and signing the MDN, openssl dgst for the
  * MIC, Bouncy Castle (Debian's jars) for CompressedData, and plain string handling for MIME.
- * Its paths select misbehaviour: /negative, /badmic, /badsig, /html, /unsigned-mdn.
+ * Its paths select misbehaviour: /negative, /badmic, /badsig, /html, /unsigned-mdn, /no-mic.
  */
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -166,7 +166,9 @@ export async function startOpensslReceiver(o: ReceiverOptions): Promise<OpensslR
       `Original-Recipient: rfc822; ${o.as2Id}`,
       `Final-Recipient: rfc822; ${o.as2Id}`,
       `Original-Message-ID: ${messageId}`,
-      ...(negative ? [] : [`Received-Content-MIC: ${reportedMic}, ${micToken}`]),
+      // /no-mic: no Received-Content-MIC, as OpenAS2 answers an unsigned request and pyas2lib a
+      // signed one for an unsigned message (issue 13 cases 1 and 7).
+      ...(negative || path.endsWith("/no-mic") ? [] : [`Received-Content-MIC: ${reportedMic}, ${micToken}`]),
       `Disposition: automatic-action/MDN-sent-automatically; ${negative ? "processed/error: decryption-failed" : "processed"}`,
     ];
     const boundary = `mdn-${id}-boundary`;

@@ -11,7 +11,7 @@ import { inlineHash, offloadedHash, tapHash, type StreamHash } from "../parallel
 import { Headers, formatHeaderBlock, type Header } from "../mime/headers.js";
 import { formatContentDisposition } from "../mime/rfc2231.js";
 import { multipartSignedType, signatureTail } from "./signature-part.js";
-import { DIGESTS, type DigestAlgorithm, type MicNaming } from "../cms/digests.js";
+import { DIGESTS, micAlgorithmName, type DigestAlgorithm, type MicNaming } from "../cms/digests.js";
 import { createDetachedSignature, type SignatureScheme } from "../cms/signed.js";
 import { CIPHERS, type ContentCipher, WEAK_CIPHERS, type Cast5ParamStyle } from "../cms/ciphers.js";
 import { encryptStream, type Recipient } from "../cms/enveloped.js";
@@ -226,7 +226,12 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   headers.set("MIME-Version", "1.0");
   if (receipt) {
     headers.set("Disposition-Notification-To", receipt.notificationTo);
-    if (receipt.signed) headers.set("Disposition-Notification-Options", formatDispositionOptions(receipt.micAlgorithms?.length ? receipt.micAlgorithms : [micAlgorithm], naming));
+    const micAlgorithms = receipt.micAlgorithms?.length ? receipt.micAlgorithms : [micAlgorithm];
+    // An unsigned receipt still names the MIC algorithm (micalg without protocol, RFC 4130 §7.3):
+    // without it OpenAS2 computes no MIC at all (issue 13 case 1).
+    headers.set("Disposition-Notification-Options", receipt.signed
+      ? formatDispositionOptions(micAlgorithms, naming)
+      : `signed-receipt-micalg=optional, ${micAlgorithms.map((a) => micAlgorithmName(a, naming)).join(", ")}`);
     if (receipt.asyncUrl) headers.set("Receipt-Delivery-Option", receipt.asyncUrl);
   }
   if (options.userAgent) headers.set("User-Agent", options.userAgent);

@@ -98,6 +98,12 @@ export interface OpenMessageOptions {
    * limits.maxMemorySpoolBytes.
    */
   spool?: (source: AsyncIterable<Uint8Array>) => Promise<Spooled>;
+  /**
+   * The signer certificate's validity, judged at the signing time (signed attribute), else at
+   * `messageDate` (the Date header), else at `now`: partners' certificates expire after the fact,
+   * so "now" alone would fail old resends (issue 13 case 5). A warning unless `enforce`.
+   */
+  signerValidity?: { now: Date; messageDate?: Date; enforce: boolean };
 }
 
 export interface OpenedMessage {
@@ -111,13 +117,22 @@ export interface OpenedMessage {
   warnings: string[];
 }
 
-/** The digests of one signed part, raw and canonical (C4). */
+/**
+ * The digests of one signed part (C4): raw; canonical (every bare LF made CRLF); and "headers
+ * CRLF" (bare LFs made CRLF in the part's header section only, the body untouched), for
+ * captures whose MIME header lines lost their CR on the way while a binary payload's own LF line
+ * ends are original (issue 13 case 3).
+ */
 class PartDigests {
   private readonly raw = new Map<DigestAlgorithm, crypto.Hash>();
   private canonical: Map<DigestAlgorithm, crypto.Hash> | undefined;
+  private headersCrlf: Map<DigestAlgorithm, crypto.Hash> | undefined;
   private dropped = false;
   private size = 0;
   private lastByte = -1;
+  /** Header section tracking: done once an empty line ends it; characters on the current line. */
+  private headerDone = false;
+  private lineLength = 0;
 
   constructor(algs: DigestAlgorithm[]) {
     for (const a of algs) this.raw.set(a, crypto.createHash(DIGESTS[a].node));
@@ -130,16 +145,44 @@ class PartDigests {
       this.dropped = true;
       this.canonical = undefined;
     }
+    const headerEnd = this.headerDone ? 0 : this.headerEndIn(buf);
     if (!this.dropped && !this.canonical && this.hasBareLf(buf)) {
       // Up to the first bare LF the canonical form equals the raw bytes: fork the hash state there.
       this.canonical = new Map([...this.raw].map(([a, h]) => [a, h.copy()]));
+      // A bare LF inside the header section: "headers CRLF" starts to differ from raw too.
+      if (headerEnd !== 0) this.headersCrlf = new Map([...this.raw].map(([a, h]) => [a, h.copy()]));
     }
     if (this.canonical) {
       const canon = this.canonicalize(buf);
       for (const h of this.canonical.values()) h.update(canon);
     }
+    if (this.headersCrlf) {
+      const cut = headerEnd < 0 ? buf.length : headerEnd;
+      const head = cut > 0 ? this.canonicalize(buf.subarray(0, cut)) : buf.subarray(0, 0);
+      for (const h of this.headersCrlf.values()) h.update(head).update(buf.subarray(cut));
+    }
     for (const h of this.raw.values()) h.update(buf);
     if (buf.length) this.lastByte = buf[buf.length - 1]!;
+  }
+
+  /**
+   * Where the header section ends in `buf` (the index after its empty line), -1 when it goes on
+   * past `buf`; 0 when it ended before. An empty line is LF after nothing but CR since the last LF.
+   */
+  private headerEndIn(buf: Buffer): number {
+    for (let i = 0; i < buf.length; i++) {
+      const b = buf[i]!;
+      if (b === 0x0a) {
+        if (this.lineLength === 0) {
+          this.headerDone = true;
+          return i + 1;
+        }
+        this.lineLength = 0;
+      } else if (b !== 0x0d) {
+        this.lineLength++;
+      }
+    }
+    return -1;
   }
 
   private hasBareLf(buf: Buffer): boolean {
@@ -170,6 +213,8 @@ class PartDigests {
       const variants = new Map<string, Buffer>([["raw", h.copy().digest()]]);
       const c = this.canonical?.get(a);
       if (c) variants.set("canonical-crlf", c.copy().digest());
+      const hc = this.headersCrlf?.get(a);
+      if (hc) variants.set("headers-crlf", hc.copy().digest());
       out.set(a, variants);
     }
     return out;
@@ -294,6 +339,7 @@ async function handleEntity(
       const verification = verifyDetachedSignature(parsed, candidates, options.signerCertificates);
       if (verification.matchedVariant !== "raw") state.result.warnings.push(`the signature matched only after ${verification.matchedVariant} canonicalisation (C4)`);
       state.result.signature = verification;
+      if (options.signerValidity) checkSignerValidity(verification, options.signerValidity, state);
       // M2: for a signed message the MIC is the digest of part 1 with the signing algorithm.
       const d = candidates.get(verification.digest)!.get(verification.matchedVariant)!;
       state.result.mic = { algorithm: verification.digest, digest: d, base64: d.toString("base64") };
@@ -330,6 +376,16 @@ async function handleEntity(
     const d = state.micHash.hash.digest();
     state.result.mic = { algorithm: state.micHash.alg, digest: d, base64: d.toString("base64") };
   }
+}
+
+function checkSignerValidity(v: SignatureVerification, o: NonNullable<OpenMessageOptions["signerValidity"]>, state: State): void {
+  const validDate = (d: Date | undefined) => (d && !Number.isNaN(d.getTime()) ? d : undefined);
+  const [at, what] = validDate(v.signingTime) ? [v.signingTime!, "the signing time"] : validDate(o.messageDate) ? [o.messageDate!, "the message's Date"] : [o.now, "now"];
+  const c = v.signer.checkValidity(at);
+  if (c.valid) return;
+  const why = `the signer's certificate (${v.signer.describe()}) ${c.expired ? `expired on ${c.notAfter.toISOString()}` : `is not valid before ${c.notBefore.toISOString()}`}, checked at ${what} (${at.toISOString()})`;
+  if (o.enforce) throw new As2Error(ErrorCodes.SIGNER_UNKNOWN, `${why}; the partner's inbound.signerCertificateValidity is "enforce"`);
+  state.result.warnings.push(why);
 }
 
 /**
