@@ -82,14 +82,25 @@ const inboundSchema = z.strictObject({
  * RFCs. README "Partner quirks" lists the products each one is for.
  */
 const quirksSchema = z.strictObject({
+  micalgSpelling: z.enum(["rfc5751", "rfc3851"]).default("rfc5751")
+    .describe("micalg and signed-receipt-micalg names: sha-256 (RFC 5751) or sha256/sha1 (RFC 3851, older products)"),
+  outerTransferEncoding: z.boolean().default(false).describe("send Content-Transfer-Encoding: binary among the HTTP headers"),
+  quoteFilename: z.boolean().default(false).describe("always quote the Content-Disposition file name"),
+  compressedMicIncludesHeaders: z.boolean().default(true)
+    .describe("unsigned, unencrypted, compressed messages: the MIC covers the inflated entity's headers (RFC 5402 §4.3) or not (OpenAS2)"),
   unsignedMdnMic: z.enum(["optional", "required"]).default("optional")
     .describe("an unsigned MDN without Received-Content-MIC: a warning (as2-reference M6), or a failed file"),
+  rc2WithoutVersion: z.enum(["rfc2268", "key-length"]).default("rfc2268")
+    .describe("RC2 parameters without rc2ParameterVersion: 32 effective bits (RFC 2268), or the content key's length (pyas2lib)"),
   signedMdnWithoutMic: z.enum(["fail", "warn"]).default("fail")
     .describe("a signed MDN without Received-Content-MIC (pyas2lib, for unsigned messages): a failed file (RFC 4130 §7.4.3), or a warning"),
 });
 
+export const PRESETS = ["legacy", "modern"] as const;
+
 export const partnerSchema = z.strictObject({
   as2Id,
+  preset: z.enum(PRESETS).optional().describe("defaults for the keys not set: legacy (RFC 4130 as most installed products do it) or modern (sha-256, strict MIC and signer rules); README \"Presets\""),
   type: z.enum(["production", "test"]).default("production"),
   url: httpUrl,
   certificate: nonEmpty.optional().describe("encryption and signature certificate"),

@@ -4,7 +4,7 @@
  * allowed. Secrets are never echoed back.
  */
 import type { z } from "zod";
-import { configSchema, type As2Config } from "./schema.js";
+import { configSchema, type As2Config, type PRESETS } from "./schema.js";
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. partners.acme.tls.ca[0]. */
@@ -92,9 +92,47 @@ export interface ValidationResult {
 }
 
 /** Validates a raw configuration object. Never throws for bad input: problems are data. */
+/**
+ * Presets (issue 13): defaults for the partner keys its configuration does not set. `legacy` is
+ * RFC 4130 as most installed products do it (sha1, 3des, RFC 3851 micalg names, signed MDNs
+ * without a MIC tolerated); `modern` follows draft-petta-4130bis (AS2 1.3): sha-256, AES, and
+ * the MDN rules it tightens (a MIC in every receipt, signer certificates valid at signing).
+ */
+export const PRESET_DEFAULTS: Record<(typeof PRESETS)[number], Record<string, unknown>> = {
+  legacy: {
+    sign: "sha1", encrypt: "3des", mdn: { micAlgorithm: "sha1" },
+    quirks: { micalgSpelling: "rfc3851", signedMdnWithoutMic: "warn", unsignedMdnMic: "optional" },
+  },
+  modern: {
+    sign: "sha256", encrypt: "aes256-cbc", mdn: { micAlgorithm: "sha256", request: "signed" },
+    quirks: { micalgSpelling: "rfc5751", unsignedMdnMic: "required", signedMdnWithoutMic: "fail" },
+    inbound: { signerCertificateValidity: "enforce" },
+  },
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === "object" && !Array.isArray(v);
+}
+
+/** The user's values over the preset's (objects merged key by key). */
+function underlay(user: Record<string, unknown>, preset: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...preset, ...user };
+  for (const [k, v] of Object.entries(preset)) if (isObject(v) && isObject(user[k])) out[k] = underlay(user[k] as Record<string, unknown>, v);
+  return out;
+}
+
+function applyPresets(raw: unknown): unknown {
+  if (!isObject(raw) || !isObject(raw.partners)) return raw;
+  const partners = Object.fromEntries(Object.entries(raw.partners).map(([name, p]) => {
+    const preset = isObject(p) && typeof p.preset === "string" ? PRESET_DEFAULTS[p.preset as keyof typeof PRESET_DEFAULTS] : undefined;
+    return [name, preset ? underlay(p as Record<string, unknown>, preset) : p];
+  }));
+  return { ...raw, partners };
+}
+
 export function validateConfig(raw: unknown, env: Record<string, string | undefined> = {}): ValidationResult {
   const problems: ConfigProblem[] = [];
-  const expanded = expandEnv(raw, env, problems);
+  const expanded = applyPresets(expandEnv(raw, env, problems));
   const r = configSchema.safeParse(expanded, { reportInput: true });
   if (!r.success) problems.push(...r.error.issues.map((i) => problemOf(i)));
   problems.sort((a, b) => a.path.localeCompare(b.path));

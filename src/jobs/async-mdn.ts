@@ -10,6 +10,7 @@ import type { As2Config } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { basename } from "node:path";
 import { addWarnings, openStore, type JobRecord, type MdnChecks } from "../store/index.js";
+import { advertised } from "./advertised.js";
 import { judgeMdn, rawMdnOf, type Outcome } from "./receipts.js";
 import { applyOutcome, notifyEnd, notifySpecFor, settleJob } from "./send-job.js";
 
@@ -76,6 +77,10 @@ export async function recordAsyncMdn(o: { config: As2Config; keys: KeyMaterial; 
       // A second copy of the same MDN (a partner's retry) changes nothing.
       if (!entry || (entry.status !== "AWAITING_MDN" && entry.status !== "ONGOING")) return;
       await applyOutcome(r, detail.as2MessageId, outcome, partner, now());
+      const { as2Version, ediintFeatures } = advertised({ "as2-version": o.headers.get("as2-version"), "ediint-features": o.headers.get("ediint-features") });
+      const d = r.sendDetails?.find((x) => x.as2MessageId === detail.as2MessageId);
+      if (d && as2Version) d.partnerAs2Version = as2Version;
+      if (d && ediintFeatures) d.partnerFeatures = ediintFeatures;
       if (r.state !== "INTERRUPTED") settleJob(r, now());
     });
     // The send job already reported Completed when the partner accepted the message; only a

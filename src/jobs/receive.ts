@@ -18,6 +18,7 @@ import { partnerByAs2Id, type As2Config } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { openStore, type StoredMdn } from "../store/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
+import { advertised } from "./advertised.js";
 import { ensureSpace } from "./disk-space.js";
 import { InboxWriter } from "./inbox.js";
 import { MdnDelivery } from "./receive/mdn-delivery.js";
@@ -348,6 +349,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
         remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, serverPort: req.socket.localPort,
         username: user?.username, contentType,
         mdnType: mdnWanted ? (asyncUrl ? "async" : "sync") : undefined, mdnSigned: signMdn, mdnSent: false,
+        ...advertised(req.headers),
       },
       acceptNow: async () => { send(res, 200, {}); },
     });

@@ -20,6 +20,7 @@ import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
 import { judgeResponse, writeMdnFile, type Outcome } from "./receipts.js";
 import { notify, type NotifySpec } from "./notify.js";
 import { crashPoint } from "./crash-point.js";
+import { advertised } from "./advertised.js";
 import { settleOriginal } from "./send-recovery.js";
 
 export interface SendEvents {
@@ -265,7 +266,8 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
       const outcome = judgeResponse(res, { detail, partnerCertificates: partnerCerts, now: now(), quirks: o.partner.quirks });
       const updated = await store.update(o.runId, async (r) => {
         const d = r.sendDetails!.find((x) => x.as2MessageId === built.messageId)!;
-        Object.assign(d, { attempts: res.attempts, httpStatus: res.status });
+        const { as2Version, ediintFeatures } = advertised(res.headers);
+        Object.assign(d, { attempts: res.attempts, httpStatus: res.status, ...(as2Version ? { partnerAs2Version: as2Version } : {}), ...(ediintFeatures ? { partnerFeatures: ediintFeatures } : {}) });
         const m = r.messages.find((x) => x.as2MessageId === built.messageId)!;
         m.transportStatusReceived = res.status;
         // An async MDN may have been recorded already by the receive server: keep it.

@@ -95,6 +95,11 @@ export function buildOptionsFor(config: As2Config, partnerName: string, p: Partn
     },
     micAlgorithm,
     userAgent: p.userAgent ?? defaultUserAgent(),
+    // Partner quirks (issue 13; README "Partner quirks").
+    micNaming: p.quirks.micalgSpelling,
+    outerTransferEncoding: p.quirks.outerTransferEncoding,
+    quoteFilename: p.quirks.quoteFilename,
+    micIncludesHeaders: p.quirks.compressedMicIncludesHeaders,
   };
 }
 

@@ -87,6 +87,9 @@ export interface ReceiveDetails {
   mdnSent?: boolean;
   mic?: string;
   micAlgorithm?: string;
+  /** What the partner advertised: AS2-Version and EDIINT-Features (RFC 6017 §3). */
+  as2Version?: string;
+  ediintFeatures?: string[];
 }
 
 /** Verdicts of the MDN checks (architecture.md §3.5), as the job log keeps them. */
@@ -113,6 +116,9 @@ export interface SendDetail {
   mdnDestination: "joblog" | "file" | "email" | "url" | "discard";
   /** Where a file destination wrote the MDN. */
   mdnFile?: string;
+  /** What the partner advertised in its answer: AS2-Version and EDIINT-Features (RFC 6017 §3). */
+  partnerAs2Version?: string;
+  partnerFeatures?: string[];
   mdnChecks?: MdnChecks;
   /** After a confirmed transfer: delete the source, or move it to this folder. */
   onConfirmed?: { delete: true } | { archiveDir: string };

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import type { JobRecord } from "../../src/store/index.js";
@@ -86,4 +86,31 @@ test("6: a negative MDN: mdnError true, the reason in errorReason", async () => 
   const m = jobOf(r).messages[0]!.mdnMessage!;
   assert.equal(m.mdnError, true);
   assert.match(m.errorReason ?? "", /negative MDN.*decryption-failed/);
+});
+
+test("quirks on the wire: RFC 3851 micalg names, Content-Transfer-Encoding among the HTTP headers, a quoted file name; the partner's AS2-Version is recorded", async () => {
+  const r = await as2(["send", "--config", config("wire", "/as2", { sign: "sha256", encrypt: false, mdn: { request: "signed" }, quirks: { micalgSpelling: "rfc3851", outerTransferEncoding: true, quoteFilename: true } }), "--partner", "acme", "--json", file("wire.edi")]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const sent = receiver.received.at(-1)!;
+  assert.match(String(sent.headers["content-type"]), /micalg=sha256[;"\s]|micalg=sha256$/);
+  assert.match(String(sent.headers["disposition-notification-options"]), /signed-receipt-micalg=optional, sha256$/);
+  assert.equal(sent.headers["content-transfer-encoding"], "binary");
+  assert.match(sent.payloadHeaders, /filename="wire\.edi"/);
+  const job = jobOf(r);
+  assert.equal(job.sendDetails![0]!.partnerAs2Version, "1.2", "the openssl receiver answers AS2-Version 1.2");
+});
+
+test("presets: legacy fills sha1/3des and RFC 3851 names where the profile is silent; what the profile sets wins", async () => {
+  const dry = join(dir, "dry-legacy");
+  const r = await as2(["send", "--config", config("legacy", "/as2", { preset: "legacy", sign: undefined, encrypt: undefined, mdn: { request: "signed" } }), "--partner", "acme", "--dry-run", "--out", dry, "--json", file("legacy.edi")]);
+  assert.equal(r.status, 0, r.stderr);
+  const head = readFileSync(dry, "latin1").split("\r\n\r\n")[0]!;
+  assert.match(head, /signed-receipt-micalg=optional, sha1/);
+  assert.match(head, /smime-type=enveloped-data/);
+  const dry2 = join(dir, "dry-legacy-own");
+  const own = await as2(["send", "--config", config("legacy-own", "/as2", { preset: "legacy", sign: "sha512", encrypt: false, mdn: { request: "signed" } }), "--partner", "acme", "--dry-run", "--out", dry2, "--json", file("legacy2.edi")]);
+  assert.equal(own.status, 0, own.stderr);
+  const head2 = readFileSync(dry2, "latin1").split("\r\n\r\n")[0]!;
+  assert.match(head2, /micalg=sha512/, "the profile's sign wins; the preset's RFC 3851 spelling applies");
+  assert.doesNotMatch(head2, /enveloped-data/);
 });

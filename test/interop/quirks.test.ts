@@ -79,3 +79,39 @@ test("5: a signer certificate that expired in 2020 (judged at the signing time):
   assert.ok(warned.warnings.some((w) => /expired on 2020-06-30.*checked at the signing time/.test(w)), warned.warnings.join("; "));
   await assert.rejects(run(true), (e: { code?: string; disposition?: string }) => e.code === "AS2_ERR_SIGNER_UNKNOWN" && e.disposition === "authentication-failed");
 });
+
+test("7: RC2 parameters without rc2ParameterVersion and a 128-bit key (pyas2lib): decryption-failed by RFC 2268's 32 bits; opened with quirks.rc2WithoutVersion \"key-length\"", async () => {
+  const entity = Buffer.from("Content-Type: application/edi-x12\r\nContent-Disposition: attachment; filename=\"rc2.x12\"\r\n\r\nISA*00*rc2 payload~\r\n");
+  writeFileSync(join(dir, "rc2-in.bin"), entity);
+  // -stream: indefinite lengths around the AlgorithmIdentifier, so it can shrink in place.
+  openssl(["cms", "-encrypt", "-provider", "legacy", "-provider", "default", "-binary", "-rc2-128", "-stream", "-outform", "DER", "-in", join(dir, "rc2-in.bin"), "-out", join(dir, "rc2.der"), us.certFile]);
+  const der = readFileSync(join(dir, "rc2.der"));
+  const rc2Oid = Buffer.from("06082a864886f70d0302", "hex");
+  const at = der.indexOf(rc2Oid);
+  assert.ok(at > 2 && der[at - 2] === 0x30 && der.subarray(at + rc2Oid.length, at + rc2Oid.length + 5).equals(Buffer.from("300d02013a", "hex")), "openssl wrote SEQUENCE { OID rc2-cbc, SEQUENCE { INTEGER 58, iv } }");
+  // Drop the version: SEQUENCE { iv } inside an AlgorithmIdentifier 3 bytes shorter.
+  const patched = Buffer.concat([der.subarray(0, at - 1), Buffer.from([der[at - 1]! - 3]), rc2Oid, Buffer.from("300a", "hex"), der.subarray(at + rc2Oid.length + 5)]);
+  const contentType = "application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m";
+  const run = (quirk: "rfc2268" | "key-length") => {
+    let payload = Buffer.alloc(0);
+    return openMessage({
+      headers: { "content-type": contentType }, body: fromBytes(patched), decryptionKeys: [{ key: us.key, certificate: us.certificate }], signerCertificates: [], rc2WithoutVersion: quirk,
+      onPayload: async (_i, b) => { for await (const c of b) payload = Buffer.concat([payload, c]); },
+    }).then((r) => ({ r, payload }));
+  };
+  await assert.rejects(run("rfc2268"), (e: { disposition?: string }) => e.disposition === "decryption-failed");
+  const { r, payload } = await run("key-length");
+  assert.equal(r.encryption?.cipher, "rc2-128");
+  assert.equal(payload.toString(), "ISA*00*rc2 payload~\r\n");
+});
+
+test("7: \"Content-Disposition: attachment\" without a file name (OpenAS2): the Content-Type's name is taken", async () => {
+  const entity = Buffer.from("Content-Type: application/edi-x12; name=\"from-type.x12\"\r\nContent-Disposition: attachment\r\n\r\nISA*00*named~\r\n");
+  const m = multipartSigned(entity, entity);
+  let name: string | undefined;
+  await openMessage({
+    headers: { "content-type": m.contentType }, body: fromBytes(m.body), decryptionKeys: [], signerCertificates: [partner.certificate],
+    onPayload: async (info, b) => { name = info.filename; for await (const _ of b) { /* drain */ } },
+  });
+  assert.equal(name, "from-type.x12");
+});

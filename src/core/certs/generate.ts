@@ -10,6 +10,7 @@ import * as pkijs from "pkijs";
 import { Certificate, type KeyPair } from "./certificate.js";
 import { toArrayBuffer } from "../bytes.js";
 import { der, tlv } from "../ber/writer.js";
+import { As2Error, ErrorCodes } from "../errors.js";
 
 export interface SelfSignedOptions {
   commonName: string;
@@ -39,6 +40,13 @@ function name(cn: string, o?: string): pkijs.RelativeDistinguishedNames {
   return pkijs.RelativeDistinguishedNames.fromBER(toArrayBuffer(der.seq(...rdns)));
 }
 
+function validityTime(d: Date): pkijs.Time {
+  if (Number.isNaN(d.getTime())) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, "certificate validity dates must be valid dates");
+  const y = d.getUTCFullYear();
+  if (y < 1 || y > 9999) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `certificate validity year ${y} cannot be encoded (RFC 5280 §4.1.2.5)`);
+  return new pkijs.Time({ type: y >= 1950 && y < 2050 ? pkijs.TimeType.UTCTime : pkijs.TimeType.GeneralizedTime, value: d });
+}
+
 export async function createSelfSignedCertificate(options: SelfSignedOptions): Promise<GeneratedIdentity> {
   const key = options.key ?? crypto.generateKeyPairSync("rsa", { modulusLength: options.keyBits ?? 2048 }).privateKey;
   const spkiDer = crypto.createPublicKey(key).export({ type: "spki", format: "der" });
@@ -49,8 +57,10 @@ export async function createSelfSignedCertificate(options: SelfSignedOptions): P
   cert.serialNumber = new asn1js.Integer({ valueHex: toArrayBuffer(serial) });
   cert.subject = name(options.commonName, options.organization);
   cert.issuer = name(options.commonName, options.organization);
-  cert.notBefore.value = options.notBefore;
-  cert.notAfter.value = options.notAfter;
+  // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050 (asn1js refuses a UTCTime
+  // outside 1950-2049 with a plain RangeError; a 30-year certificate made today reaches 2050).
+  cert.notBefore = validityTime(options.notBefore);
+  cert.notAfter = validityTime(options.notAfter);
   cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(toArrayBuffer(spkiDer));
   const ski = crypto.createHash("sha1").update(Buffer.from(cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView)).digest();
   // keyUsage digitalSignature | nonRepudiation | keyEncipherment: bits 0-2, so 5 unused bits in one octet.

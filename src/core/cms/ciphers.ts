@@ -79,6 +79,19 @@ export interface DecodedCipher {
   keyLength: number;
   rc2Bits?: number;
   tagLength?: number;
+  /** RC2 parameters without rc2ParameterVersion: RFC 2268 says 32 effective bits (see rc2FromKeyLength). */
+  rc2VersionMissing?: boolean;
+}
+
+/**
+ * pyas2lib writes RC2 parameters without rc2ParameterVersion while its key is 128 bits (Bouncy
+ * Castle's JCE path reads the key length as the effective bits). For a partner whose
+ * quirks.rc2WithoutVersion is "key-length", the effective bits follow the content key's length.
+ */
+export function rc2FromKeyLength(d: DecodedCipher, keyBytes: number): DecodedCipher {
+  if (!d.rc2VersionMissing) return d;
+  const bits = keyBytes * 8;
+  return { ...d, rc2Bits: bits, keyLength: keyBytes, alg: bits <= 40 ? "rc2-40" : bits <= 64 ? "rc2-64" : "rc2-128" };
 }
 
 /** Reads an AlgorithmIdentifier (DER/BER bytes) of a content-encryption algorithm. */
@@ -106,12 +119,12 @@ export function decodeCipherAlgorithm(algId: Uint8Array): DecodedCipher {
     case OID.aes256Cbc: return { alg: "aes256-cbc", iv: octets(params), keyLength: 32 };
     case OID.rc2Cbc: {
       // RC2CBCParameter ::= SEQUENCE { rc2ParameterVersion INTEGER OPTIONAL, iv OCTET STRING }; legacy senders send the IV alone.
-      if (params instanceof asn1js.OctetString) return { alg: "rc2-40", iv: octets(params), keyLength: 4, rc2Bits: 32 };
+      if (params instanceof asn1js.OctetString) return { alg: "rc2-40", iv: octets(params), keyLength: 4, rc2Bits: 32, rc2VersionMissing: true };
       if (!(params instanceof asn1js.Sequence)) throw bad("RC2 parameters");
       const v = params.valueBlock.value;
       const bits = v.length === 2 ? rc2BitsOfVersion(int(v[0])) : 32;
       const alg: ContentCipher = bits <= 40 ? "rc2-40" : bits <= 64 ? "rc2-64" : "rc2-128";
-      return { alg, iv: octets(v[v.length - 1]), keyLength: Math.ceil(bits / 8), rc2Bits: bits };
+      return { alg, iv: octets(v[v.length - 1]), keyLength: Math.ceil(bits / 8), rc2Bits: bits, ...(v.length === 2 ? {} : { rc2VersionMissing: true }) };
     }
     case OID.cast5Cbc: {
       // OpenSSL writes the IV alone; RFC 2984 (Bouncy Castle) a SEQUENCE { iv, keyLength }.

@@ -15,7 +15,7 @@ import { OID } from "./oids.js";
 import { DIGESTS, type DigestAlgorithm, digestByOid } from "./digests.js";
 import {
   CIPHERS, type Cast5ParamStyle, type ContentCipher, type DecodedCipher, WEAK_CIPHERS,
-  createContentDecryptor, createContentEncryptor, decodeCipherAlgorithm, encodeCipherParams,
+  createContentDecryptor, createContentEncryptor, decodeCipherAlgorithm, encodeCipherParams, rc2FromKeyLength,
 } from "./ciphers.js";
 import { finishContentInfo, readContentInfoStart, type ContentInfoStart } from "./content-info.js";
 
@@ -252,7 +252,14 @@ function decryptionFailed(cause?: unknown): As2Error {
  * Reads (Auth)EnvelopedData whose ContentInfo header was read, recovers the content key with one of
  * `keys` (current key first, then previous keys: contract §4), and returns the deciphered stream.
  */
-export async function openEnveloped(r: BerReader, ci: ContentInfoStart, keys: readonly DecryptionKey[], randomBytes: (n: number) => Buffer = crypto.randomBytes): Promise<DecryptedContent> {
+export interface OpenEnvelopedOptions {
+  /** RC2 parameters without a version: RFC 2268's 32 bits, or the content key's length (ciphers.ts rc2FromKeyLength). */
+  rc2WithoutVersion?: "rfc2268" | "key-length";
+  randomBytes?: (n: number) => Buffer;
+}
+
+export async function openEnveloped(r: BerReader, ci: ContentInfoStart, keys: readonly DecryptionKey[], options: OpenEnvelopedOptions = {}): Promise<DecryptedContent> {
+  const randomBytes = options.randomBytes ?? crypto.randomBytes;
   const auth = ci.contentType === OID.authEnvelopedData;
   const what = auth ? "AuthEnvelopedData" : "EnvelopedData";
   const body = r.enter(await r.expect(TagClass.UNIVERSAL, UniversalTag.SEQUENCE, what, true), ci.content);
@@ -264,7 +271,7 @@ export async function openEnveloped(r: BerReader, ci: ContentInfoStart, keys: re
   const ktris = parseRecipientInfos(await r.readRawElement("RecipientInfos"));
   const eci = r.enter(await r.expect(TagClass.UNIVERSAL, UniversalTag.SEQUENCE, "EncryptedContentInfo", true), body);
   await r.readOid("encrypted content type");
-  const decoded: DecodedCipher = decodeCipherAlgorithm(await r.readRawElement("contentEncryptionAlgorithm"));
+  let decoded: DecodedCipher = decodeCipherAlgorithm(await r.readRawElement("contentEncryptionAlgorithm"));
   const aead = !!CIPHERS[decoded.alg].aead;
   if (aead !== auth) {
     throw new As2Error(ErrorCodes.UNSUPPORTED_ALGORITHM, auth
@@ -297,6 +304,7 @@ export async function openEnveloped(r: BerReader, ci: ContentInfoStart, keys: re
   // the caller fail such a message at the end whatever the random key happened to produce.
   const keyRecovered = !!cek;
   if (!cek) cek = randomBytes(fixedLength ?? decoded.keyLength);
+  if (options.rc2WithoutVersion === "key-length") decoded = rc2FromKeyLength(decoded, cek.length);
   const [kt, dk] = used;
 
   const ec = await r.readHeader("encryptedContent");

@@ -67,6 +67,10 @@ export interface BuildMessageOptions {
    */
   micIncludesHeaders?: boolean;
   micNaming?: MicNaming;
+  /** Sends `Content-Transfer-Encoding: binary` among the HTTP headers (products that insist on it). */
+  outerTransferEncoding?: boolean;
+  /** Always quotes the file name in Content-Disposition (products that read only quoted ones). */
+  quoteFilename?: boolean;
   /** Reuse an ID (a resend must repeat it with identical bytes, I5). */
   messageId?: string;
   /** Injected clock and randomness, so tests can produce golden bytes. */
@@ -155,7 +159,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   const payloadSource = options.payload;
   const payloadHeaders: Header[] = [{ name: "Content-Type", value: options.contentType }];
   if (!plain || compress) payloadHeaders.push({ name: "Content-Transfer-Encoding", value: "binary" });
-  if (options.filename) payloadHeaders.push({ name: "Content-Disposition", value: formatContentDisposition(options.filename) });
+  if (options.filename) payloadHeaders.push({ name: "Content-Disposition", value: formatContentDisposition(options.filename, options.quoteFilename) });
   const payloadBody = (): AsyncIterable<Uint8Array> => (payloadSource instanceof Uint8Array ? chain(payloadSource) : payloadSource);
 
   let entity: Entity = {
@@ -236,6 +240,7 @@ export function buildMessage(options: BuildMessageOptions): BuiltMessage {
   }
   if (options.userAgent) headers.set("User-Agent", options.userAgent);
   for (const h of outerHeaders) headers.set(h.name, h.value);
+  if (options.outerTransferEncoding && !headers.has("Content-Transfer-Encoding")) headers.set("Content-Transfer-Encoding", "binary");
   formatHeaderBlock(headers); // refuses CR/LF in any value before anything is sent
 
   let resolveDone!: (v: { mic: MessageMic; bodyBytes: number }) => void;

@@ -104,6 +104,10 @@ export interface OpenMessageOptions {
    * so "now" alone would fail old resends (issue 13 case 5). A warning unless `enforce`.
    */
   signerValidity?: { now: Date; messageDate?: Date; enforce: boolean };
+  /** A payload without a Content-Disposition file name takes the Content-Type's `name` (default true). */
+  filenameFromContentTypeName?: boolean;
+  /** RC2 parameters without a version (pyas2lib): see OpenEnvelopedOptions. */
+  rc2WithoutVersion?: "rfc2268" | "key-length";
 }
 
 export interface OpenedMessage {
@@ -283,7 +287,7 @@ async function handleEntity(
     const ci = await readContentInfoStart(r);
     if (ci.contentType === OID.envelopedData || ci.contentType === OID.authEnvelopedData) {
       if (state.encrypted || state.signedLayer || state.compressedAt) throw new As2Error(ErrorCodes.MALFORMED_CMS, "encryption must be the outermost layer (RFC 5402 §3)");
-      const dec = await openEnveloped(r, ci, options.decryptionKeys);
+      const dec = await openEnveloped(r, ci, options.decryptionKeys, { rc2WithoutVersion: options.rc2WithoutVersion });
       state.encrypted = true;
       state.result.encryption = { contentType: dec.contentType, cipher: dec.cipher, weakCipher: dec.weakCipher, keyEncryption: dec.keyEncryption, oaepHash: dec.oaepHash, recipient: dec.recipient };
       if (dec.weakCipher) state.result.warnings.push(`the partner encrypted with ${dec.cipher}, a weak cipher`);
@@ -364,7 +368,10 @@ async function handleEntity(
     state.micHash = { alg: unsignedMicAlg, hash };
   }
   const disposition = head.headers.get("content-disposition");
-  const filename = disposition ? dispositionFilename(parseParameterized(disposition).params) : undefined;
+  // OpenAS2 sends "Content-Disposition: attachment" without a file name: the Content-Type's
+  // `name` (RFC 2046 §4.5.1's older place for it) is the next best source (issue 13 case 7).
+  const typeName = options.filenameFromContentTypeName === false ? undefined : parseParameterized(head.headers.get("content-type") ?? "").params.name;
+  const filename = (disposition ? dispositionFilename(parseParameterized(disposition).params) : undefined) ?? typeName;
   const info: PayloadInfo = { headers: head.headers, contentType: head.headers.get("content-type") ?? "application/octet-stream", filename };
   let size = 0;
   const counted = tap(decodeTransferStream(payloadBody, cte), (c) => (size += c.byteLength));

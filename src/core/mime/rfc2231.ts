@@ -55,9 +55,9 @@ export function dispositionFilename(params: Record<string, string>): string | un
 }
 
 /** `attachment; filename="..."` plus `filename*=UTF-8''...` when the name is not printable ASCII. */
-export function formatContentDisposition(filename: string): string {
-  if (/^[ -~]*$/.test(filename)) return formatParameterized("attachment", { filename });
+export function formatContentDisposition(filename: string, alwaysQuote = false): string {
+  if (/^[ -~]*$/.test(filename)) return formatParameterized("attachment", { filename }, alwaysQuote ? ["filename"] : []);
   const fallback = filename.normalize("NFKD").replace(/[^ -~]/g, "_");
   const encoded = Array.from(Buffer.from(filename, "utf8"), (b) => (/[A-Za-z0-9!#$&+.^_`|~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`)).join("");
-  return `${formatParameterized("attachment", { filename: fallback })}; filename*=UTF-8''${encoded}`;
+  return `${formatParameterized("attachment", { filename: fallback }, alwaysQuote ? ["filename"] : [])}; filename*=UTF-8''${encoded}`;
 }

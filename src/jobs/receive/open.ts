@@ -54,6 +54,8 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
       requireSigned: partner.inbound.requireSigned,
       requireEncrypted: partner.inbound.requireEncrypted,
       limits: { maxInflatedBytes: s.config.receive.maxInflatedBytes },
+      rc2WithoutVersion: partner.quirks.rc2WithoutVersion,
+      micIncludesHeaders: partner.quirks.compressedMicIncludesHeaders,
       signerValidity: { now: s.now(), messageDate: entry.mdnRequest.date ? new Date(entry.mdnRequest.date) : undefined, enforce: partner.inbound.signerCertificateValidity === "enforce" },
       onPayload: async (_info, payload) => {
         const inbox = inboxOf(s.config, entry.partner);
