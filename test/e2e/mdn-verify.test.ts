@@ -448,3 +448,23 @@ describe("as2 mdn-verify: MDNs of real send jobs (openssl receiver)", () => {
     assert.equal(reportOf(c).checks.mic.detail.split(",")[0], createHash("sha256").update(payload).digest("base64"));
   });
 });
+
+test("issue 13 case 4: a signature part that cannot be parsed still gives every check: signature FAIL with the reason, disposition and MIC checked, one JSON document", async () => {
+  const good = buildMdn({ fields: FIELDS(PROCESSED, `${MIC256}, sha-256`), sign: "sha256" });
+  // Replace the base64 signature with base64 of bytes that are no CMS at all.
+  const text = good.body.toString("latin1");
+  const sigStart = text.indexOf("Content-Transfer-Encoding: base64\r\n\r\n", text.indexOf("pkcs7-signature")) + "Content-Transfer-Encoding: base64\r\n\r\n".length;
+  const sigEnd = text.indexOf("\r\n--SIGNED-BOUNDARY-2--");
+  const broken = { contentType: good.contentType, body: Buffer.from(text.slice(0, sigStart) + Buffer.from("not a CMS SignedData at all").toString("base64") + text.slice(sigEnd), "latin1") };
+  const { run, report } = await verify([save("unparseable-sig.http", httpCapture(broken)), "--mic", MIC256, "--mic-alg", "sha256", "--message-id", ORIGINAL_ID]);
+  assert.equal(run.status, 1, run.stderr);
+  assert.equal(report.checks.signature.verdict, "fail");
+  assert.match(report.checks.signature.detail, /cannot be read/);
+  assert.equal(report.checks.disposition.verdict, "pass");
+  assert.equal(report.checks.mic.verdict, "pass");
+  assert.equal(report.checks.originalMessageId.verdict, "pass");
+  assert.equal(run.stdout.trim().split("\n").filter((l) => l.startsWith("{")).length, 1, "one JSON document");
+  const plain = await as2(["mdn-verify", "--config", config, save("unparseable-sig2.http", httpCapture(broken)), "--mic", MIC256, "--mic-alg", "sha256"]);
+  assert.equal(plain.status, 1);
+  for (const label of ["signature", "signer certificate", "Original-Message-ID", "disposition", "MIC"]) assert.match(plain.stdout + plain.stderr, new RegExp(label), `the ${label} check is printed`);
+});

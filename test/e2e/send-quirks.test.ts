@@ -114,3 +114,11 @@ test("presets: legacy fills sha1/3des and RFC 3851 names where the profile is si
   assert.match(head2, /micalg=sha512/, "the profile's sign wins; the preset's RFC 3851 spelling applies");
   assert.doesNotMatch(head2, /enveloped-data/);
 });
+
+test("2: an MDN signed without signed attributes (IBM Sterling B2B Integrator) verifies", async () => {
+  const r = await as2(["send", "--config", config("noattr", "/as2/noattr", { mdn: { request: "signed" } }), "--partner", "acme", "--json", file("noattr.edi")]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const job = jobOf(r);
+  assert.equal(job.sendDetails![0]!.mdnChecks!.signature.verdict, "pass");
+  assert.equal(job.sendDetails![0]!.mdnChecks!.mic.verdict, "pass");
+});

@@ -2,7 +2,7 @@
  * An AS2 receiver for tests that shares no code with as2kit: Node's http server for transport,
  * openssl cms for decryption, signature verification and signing the MDN, openssl dgst for the
  * MIC, Bouncy Castle (Debian's jars) for CompressedData, and plain string handling for MIME.
- * Its paths select misbehaviour: /negative, /badmic, /badsig, /html, /unsigned-mdn, /no-mic.
+ * Its paths select misbehaviour: /negative, /badmic, /badsig, /html, /unsigned-mdn, /no-mic, /noattr.
  */
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -185,7 +185,8 @@ export async function startOpensslReceiver(o: ReceiverOptions): Promise<OpensslR
       if (!wantsSigned) return { headers: { ...replyHeaders, "Content-Type": reportType }, body: report };
       writeFileSync(f(`report-${id}.mime`), Buffer.concat([Buffer.from(`Content-Type: ${reportType}\r\n\r\n`), report]));
       const bad = path.endsWith("/badsig");
-      await run("openssl", ["cms", "-sign", "-binary", "-crlfeol", "-md", micAlg, "-in", f(`report-${id}.mime`), "-signer", bad ? o.otherCertFile : o.certFile, "-inkey", bad ? o.otherKeyFile : o.keyFile, "-out", f(`mdn-${id}.smime`)]);
+      // /noattr: no signed attributes, the signature over the content itself (IBM Sterling B2B Integrator).
+      await run("openssl", ["cms", "-sign", "-binary", "-crlfeol", "-md", micAlg, ...(path.endsWith("/noattr") ? ["-noattr"] : []), "-in", f(`report-${id}.mime`), "-signer", bad ? o.otherCertFile : o.certFile, "-inkey", bad ? o.otherKeyFile : o.keyFile, "-out", f(`mdn-${id}.smime`)]);
       const signed = splitEntity(readFileSync(f(`mdn-${id}.smime`)));
       return { headers: { ...replyHeaders, "Content-Type": header(signed.head, "Content-Type")!, "MIME-Version": "1.0" }, body: signed.body };
     };

@@ -125,10 +125,14 @@ export interface ParsedSignerInfo {
   digest: DigestAlgorithm;
   scheme: SignatureScheme;
   pssSaltLength?: number;
-  /** Raw [0] IMPLICIT signedAttrs as received (re-tagged to SET for verification, K5). */
-  signedAttrs: Buffer;
-  messageDigest: Buffer;
-  contentType: string;
+  /**
+   * Raw [0] IMPLICIT signedAttrs as received (re-tagged to SET for verification, K5); absent when
+   * the signer signed the content itself (RFC 5652 §5.4, allowed for id-data: IBM Sterling B2B
+   * Integrator does so), and then messageDigest and contentType are absent too.
+   */
+  signedAttrs?: Buffer;
+  messageDigest?: Buffer;
+  contentType?: string;
   signingTime?: Date;
   signature: Buffer;
 }
@@ -207,7 +211,12 @@ export function parseSignedData(input: Uint8Array): ParsedSignature {
     } else {
       throw new As2Error(ErrorCodes.UNSUPPORTED_ALGORITHM, `signature algorithm ${sigOid} is not supported`);
     }
-    if (!si.signedAttrs) throw bad("SignerInfo has no signed attributes (AS2 requires them)");
+    const sid = signerIdOf(si);
+    if (!si.signedAttrs) {
+      // RFC 5652 §5.3: without signed attributes the signature covers the content's digest itself.
+      if (scheme !== "rsa") throw new As2Error(ErrorCodes.UNSUPPORTED_ALGORITHM, "an RSASSA-PSS signature without signed attributes cannot be verified here");
+      return { digest, scheme, signature: Buffer.from(si.signature.getValue()), ...sid };
+    }
     const attr = (oid: string) => {
       const found = si.signedAttrs!.attributes.filter((a) => a.type === oid);
       if (found.length > 1) throw bad(`signed attribute ${oid} appears more than once`);
@@ -228,19 +237,38 @@ export function parseSignedData(input: Uint8Array): ParsedSignature {
       contentType: ct.valueBlock.toString(),
       signingTime,
       signature: Buffer.from(si.signature.getValue()),
+      ...sid,
     };
-    if (si.sid instanceof pkijs.IssuerAndSerialNumber) {
-      out.issuerDer = Buffer.from(si.sid.issuer.toSchema().toBER(false));
-      out.serial = Buffer.from(si.sid.serialNumber.valueBlock.valueHexView);
-    } else {
-      // [0] SubjectKeyIdentifier, IMPLICIT OCTET STRING (RFC 5652 §5.3).
-      const prim = si.sid as asn1js.Primitive;
-      out.subjectKeyIdentifier = Buffer.from(prim.valueBlock.valueHexView);
-    }
     return out;
   });
   if (signers.length === 0) throw bad("no SignerInfo");
   return { signers, certificates };
+}
+
+/** The signer identifier: issuerAndSerialNumber, or [0] SubjectKeyIdentifier IMPLICIT OCTET STRING (RFC 5652 §5.3). */
+function signerIdOf(si: pkijs.SignerInfo): Pick<ParsedSignerInfo, "issuerDer" | "serial" | "subjectKeyIdentifier"> {
+  if (si.sid instanceof pkijs.IssuerAndSerialNumber) {
+    return { issuerDer: Buffer.from(si.sid.issuer.toSchema().toBER(false)), serial: Buffer.from(si.sid.serialNumber.valueBlock.valueHexView) };
+  }
+  if (si.sid instanceof asn1js.Primitive) return { subjectKeyIdentifier: Buffer.from(si.sid.valueBlock.valueHexView) };
+  throw bad("the signer identifier is neither issuerAndSerialNumber nor subjectKeyIdentifier");
+}
+
+/**
+ * A signature over the content digest itself (no signed attributes): RSA PKCS#1 v1.5 recovers the
+ * DigestInfo, which must equal DigestInfo{ algorithm, digest } as a whole (RFC 8017 §8.2.2), with
+ * or without the NULL parameters some encoders omit (RFC 4055 §2.1 allows both for SHA-2).
+ */
+function verifiesContentDigest(cert: Certificate, s: ParsedSignerInfo, digest: Buffer): boolean {
+  let recovered: Buffer;
+  try {
+    recovered = crypto.publicDecrypt({ key: cert.publicKey, padding: crypto.constants.RSA_PKCS1_PADDING }, s.signature);
+  } catch {
+    return false;
+  }
+  const oid = DIGESTS[s.digest].oid;
+  return [der.seq(der.algorithm(oid, null), der.octets(digest)), der.seq(der.algorithm(oid), der.octets(digest))]
+    .some((expected) => expected.length === recovered.length && crypto.timingSafeEqual(expected, recovered));
 }
 
 function signerMatches(s: ParsedSignerInfo, c: Certificate): boolean {
@@ -262,6 +290,8 @@ export interface SignatureVerification {
   signingTime?: Date;
   /** Which digest variant matched (raw bytes, or the LF->CRLF canonical fallback of C4). */
   matchedVariant: string;
+  /** False when the signer signed the content digest itself (no signed attributes). */
+  signedAttributes?: boolean;
 }
 
 /**
@@ -277,6 +307,20 @@ export function verifyDetachedSignature(
 ): SignatureVerification {
   let lastError: As2Error | undefined;
   for (const s of parsed.signers) {
+    if (!s.signedAttrs) {
+      const candidates = trusted.filter((c) => signerMatches(s, c));
+      const toTry = candidates.length ? candidates : trusted;
+      for (const [variant, d] of digests.get(s.digest) ?? []) {
+        for (const cert of toTry) {
+          if (verifiesContentDigest(cert, s, d)) return { signer: cert, digest: s.digest, scheme: s.scheme, matchedVariant: variant, signedAttributes: false };
+        }
+      }
+      const embedded = parsed.certificates.find((c) => signerMatches(s, c));
+      lastError = candidates.length || !trusted.length
+        ? new As2Error(ErrorCodes.SIGNATURE_INVALID, `the signature (without signed attributes) does not verify over the content${candidates[0] ? ` with ${candidates[0].describe()}` : ""}: the content was changed, or another key signed it`)
+        : new As2Error(ErrorCodes.SIGNER_UNKNOWN, `the message was signed by ${embedded ? embedded.describe() : "a certificate"} that is not the partner's configured certificate`);
+      continue;
+    }
     if (s.contentType !== OID.data) {
       lastError = new As2Error(ErrorCodes.SIGNATURE_INVALID, `contentType attribute is ${s.contentType}, not id-data (RFC 5652 §5.6)`);
       continue;
@@ -290,7 +334,7 @@ export function verifyDetachedSignature(
       continue;
     }
     let matchedVariant: string | undefined;
-    for (const [name, d] of variants) if (d.equals(s.messageDigest)) { matchedVariant = name; break; }
+    for (const [name, d] of variants) if (d.equals(s.messageDigest!)) { matchedVariant = name; break; }
     if (!matchedVariant) {
       lastError = new As2Error(ErrorCodes.DIGEST_MISMATCH, `the content's ${s.digest} digest does not match the signed messageDigest: the content was changed`);
       continue;

@@ -5,7 +5,7 @@
  */
 import { Buffer } from "node:buffer";
 import * as crypto from "node:crypto";
-import { As2Error, ErrorCodes } from "../errors.js";
+import { As2Error, ErrorCodes, isAs2Error } from "../errors.js";
 import { ascii, asBuffer } from "../bytes.js";
 import { Headers, parseContentType, parseHeaderBlock, formatParameterized } from "../mime/headers.js";
 import { parseEntityBytes } from "../mime/entity.js";
@@ -129,6 +129,8 @@ export interface ParsedMdn {
   /** For a signed MDN: the raw signed bytes (part 1) and the parsed signature. */
   signedPart?: Buffer;
   signature?: ParsedSignature;
+  /** A signed MDN whose signature part could not be read: why (the signature check fails with it). */
+  signatureError?: string;
   humanText?: string;
   /** All machine-readable fields, names lower-cased, first occurrence. */
   fields: Record<string, string>;
@@ -192,6 +194,7 @@ export function parseMdn(headersIn: Headers | Record<string, string | string[] |
   let reportBody = body;
   let signedPart: Buffer | undefined;
   let signature: ParsedSignature | undefined;
+  let signatureError: string | undefined;
   const notMdn = (what: string) => {
     const preview = body.subarray(0, 200).toString("latin1").replace(/\s+/g, " ").trim();
     return new As2Error(ErrorCodes.MALFORMED_MDN, `the response is not an MDN (${what})${preview ? `: ${preview}` : ""}`);
@@ -203,7 +206,15 @@ export function parseMdn(headersIn: Headers | Record<string, string | string[] |
     const inner = parseEntityBytes(signedPart);
     reportType = parseContentType(inner.headers.get("content-type"));
     reportBody = decodeTransfer(inner.body, parseTransferEncoding(inner.headers.get("content-transfer-encoding")));
-    signature = parseSignedData(signaturePartBytes(parseEntityBytes(parts[1]!.raw)));
+    // An unreadable signature must not hide the rest of the MDN (issue 13 case 4): it is kept as
+    // a failed signature check, and the disposition and MIC are still read and reported.
+    try {
+      signature = parseSignedData(signaturePartBytes(parseEntityBytes(parts[1]!.raw)));
+    } catch (e) {
+      if (!isAs2Error(e)) throw e;
+      signatureError = e.message;
+      notes.push(`the signature part cannot be read: ${e.message}`);
+    }
   }
   if (reportType.mediaType !== "multipart/report") throw notMdn(`content type ${reportType.mediaType || "missing"}`);
   if ((reportType.params["report-type"] ?? "").toLowerCase() !== "disposition-notification") {
@@ -227,9 +238,10 @@ export function parseMdn(headersIn: Headers | Record<string, string | string[] |
   if (mic && !mic.algorithm) notes.push(`unknown MIC algorithm "${mic.token}"`);
   return {
     headers,
-    signed: !!signature,
+    signed: !!signature || signatureError !== undefined,
     signedPart,
     signature,
+    ...(signatureError !== undefined ? { signatureError } : {}),
     humanText: humanPart ? humanPart.body.toString("latin1") : undefined,
     fields,
     reportingUa: fields["reporting-ua"],
@@ -295,6 +307,14 @@ export function verifyMdn(mdn: ParsedMdn, o: VerifyMdnOptions): MdnVerification 
       // C4 fallback: some products sign the canonical (CRLF) form of what they send with LF.
       const canon: Buffer = Buffer.from(mdn.signedPart.toString("latin1").replace(/\r?\n/g, "\r\n"), "latin1");
       if (!canon.equals(mdn.signedPart)) variants.set("canonical-crlf", crypto.createHash(DIGESTS[a].node).update(canon).digest());
+      // Header lines that lost their CR, body as signed (issue 13 case 3).
+      const headerEnd = /\r?\n\r?\n/.exec(mdn.signedPart.toString("latin1"));
+      if (headerEnd) {
+        const cut = headerEnd.index + headerEnd[0].length;
+        const head = Buffer.from(mdn.signedPart.subarray(0, cut).toString("latin1").replace(/\r?\n/g, "\r\n"), "latin1");
+        const headersCrlf = Buffer.concat([head, mdn.signedPart.subarray(cut)]);
+        if (!headersCrlf.equals(mdn.signedPart) && !headersCrlf.equals(canon)) variants.set("headers-crlf", crypto.createHash(DIGESTS[a].node).update(headersCrlf).digest());
+      }
       digests.set(a, variants);
     }
     try {
@@ -309,6 +329,8 @@ export function verifyMdn(mdn: ParsedMdn, o: VerifyMdnOptions): MdnVerification 
     } catch (e) {
       checks.signature = { verdict: "fail", detail: (e as Error).message };
     }
+  } else if (mdn.signatureError !== undefined) {
+    checks.signature = { verdict: "fail", detail: `the signature cannot be read: ${mdn.signatureError}` };
   } else {
     checks.signature = o.requireSigned
       ? { verdict: "fail", detail: "a signed MDN was requested, but this one is not signed (V4)" }
