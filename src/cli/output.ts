@@ -1,9 +1,13 @@
 /**
- * Human output on stderr: a spinner per file and a progress bar (bytes, rate) for large files,
- * only when stderr is a TTY and not --quiet; colours unless --no-color / NO_COLOR (FORCE_COLOR
- * forces them). Results go to stdout elsewhere.
+ * Human output on stderr (contract §2): chalk for colour and ora for the spinner, as the design
+ * names them. A spinner per file and, for large files, a progress bar (bytes, rate), only when
+ * stderr is a TTY and not --quiet; colour follows stderr (not stdout: `as2 send > out.txt` on a
+ * terminal keeps its colours) unless --no-color / NO_COLOR (FORCE_COLOR forces it). Results go to
+ * stdout elsewhere.
  */
-import { styleText } from "node:util";
+import { Chalk, type ChalkInstance } from "chalk";
+import ora, { type Ora } from "ora";
+import stringWidth from "string-width";
 
 export interface OutputOptions {
   quiet: boolean;
@@ -19,9 +23,6 @@ export function colorWanted(noColorFlag: boolean, env: NodeJS.ProcessEnv, isTty:
   return isTty;
 }
 
-type Style = Parameters<typeof styleText>[0];
-
-const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 /** Files smaller than this finish too fast for a bar to mean anything. */
 export const PROGRESS_BAR_BYTES = 4 * 1024 * 1024;
 
@@ -33,88 +34,123 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
+/** Cuts `text` to `width` terminal columns (wide characters count double; escape codes count nothing). */
+export function fitWidth(text: string, width: number): string {
+  if (stringWidth(text) <= width) return text;
+  let out = "";
+  for (const ch of text) {
+    if (stringWidth(`${out}${ch}…`) > width) break;
+    out += ch;
+  }
+  return `${out}…`;
+}
+
+/**
+ * The stream as ora sees it, with a usable width: a pseudo-terminal without a size reports 0
+ * columns, and ora then counts every line as infinitely many to clear.
+ */
+function withColumns(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  return new Proxy(stream, {
+    get(target, prop) {
+      if (prop === "columns") return target.columns || 80;
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 export class Output {
+  readonly color: ChalkInstance;
   private readonly out: NodeJS.WriteStream;
   private readonly live: boolean;
-  private timer: NodeJS.Timeout | undefined;
-  private frame = 0;
-  private line = "";
-  private started = 0;
+  private spinner: Ora | undefined;
+  /** The current phase ("preparing x", "sending x") and when it started: the rate is per phase. */
+  private phase = "";
+  private phaseStarted = 0;
 
   constructor(private readonly o: OutputOptions) {
     this.out = o.stream ?? process.stderr;
     this.live = !o.quiet && !!this.out.isTTY;
+    this.color = new Chalk({ level: o.color ? 1 : 0 });
   }
 
-  paint(style: Style, text: string): string {
-    return this.o.color ? styleText(style, text) : text;
-  }
-
-  /** A line on stderr that stays (clears a spinner first). */
+  /** A line on stderr that stays (the spinner, if any, is cleared first and redrawn after). */
   log(text: string): void {
-    this.clear();
+    if (this.spinner?.isSpinning) {
+      this.spinner.clear();
+      this.out.write(`${text}\n`);
+      this.spinner.render();
+      return;
+    }
     this.out.write(`${text}\n`);
-    this.draw();
   }
 
   warn(text: string): void {
-    this.log(`${this.paint("yellow", "warning:")} ${text}`);
+    this.log(`${this.color.yellow("warning:")} ${text}`);
   }
 
   info(text: string): void {
-    if (this.o.verbose) this.log(this.paint("dim", text));
+    if (this.o.verbose) this.log(this.color.dim(text));
   }
 
   /** Starts (or replaces) the spinner line. */
   spin(text: string): void {
     if (!this.live) return;
-    this.line = text;
-    this.started = Date.now();
-    this.timer ??= setInterval(() => { this.frame++; this.draw(); }, 100);
-    this.timer.unref();
-    this.draw();
+    this.phase = "";
+    this.setText(text);
   }
 
-  /** Updates the spinner with a bar for large transfers. */
-  progress(label: string, done: number, total: number): void {
+  /**
+   * Updates the line with a bar for large transfers. The rate counts from the start of this
+   * phase ("preparing", "sending"); at 100% of sending the line says what comes next.
+   */
+  progress(label: string, done: number, total: number, next?: string): void {
     if (!this.live) return;
-    if (total < PROGRESS_BAR_BYTES) { this.line = label; return; }
-    const width = 24;
+    if (label !== this.phase) {
+      this.phase = label;
+      this.phaseStarted = Date.now();
+    }
+    if (total < PROGRESS_BAR_BYTES) { this.setText(label); return; }
+    if (done >= total && next) { this.setText(next); return; }
     const ratio = total > 0 ? Math.min(1, done / total) : 0;
+    const secs = (Date.now() - this.phaseStarted) / 1000;
+    const rate = secs > 0.2 ? ` ${formatBytes(done / secs)}/s` : "";
+    const tail = ` ${(ratio * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)}${rate}`;
+    // The bar takes what the terminal leaves after the label and the figures, so a narrow
+    // terminal never wraps the line (a wrapped line cannot be redrawn in place).
+    const cols = (this.out.columns || 80) - 3;
+    const room = cols - stringWidth(label) - stringWidth(tail) - 3;
+    const width = Math.max(0, Math.min(24, room));
     const filled = Math.round(ratio * width);
-    const secs = (Date.now() - this.started) / 1000;
-    const rate = secs > 0 ? `${formatBytes(done / secs)}/s` : "";
-    this.line = `${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)} ${rate}`;
+    this.setText(width >= 6 ? `${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}]${tail}` : `${label}${tail}`);
   }
 
   /** Ends the spinner with a final mark. */
   done(ok: boolean | "pending", text: string): void {
-    this.stopTimer();
-    this.clear();
-    this.line = "";
-    if (!this.live) return;
-    const mark = ok === true ? this.paint("green", "✔") : ok === "pending" ? this.paint("cyan", "…") : this.paint("red", "✖");
-    this.out.write(`${mark} ${text}\n`);
+    const spinner = this.spinner;
+    this.spinner = undefined;
+    if (!this.live || !spinner) return;
+    const line = fitWidth(text, (this.out.columns || 80) - 3);
+    // Our own symbols through our chalk: ora's default ones are coloured by stdout's terminal.
+    const symbol = ok === true ? this.color.green("✔") : ok === "pending" ? this.color.cyan("…") : this.color.red("✖");
+    spinner.stopAndPersist({ symbol, text: line });
   }
 
   stop(): void {
-    this.stopTimer();
-    this.clear();
+    this.spinner?.stop();
+    this.spinner = undefined;
   }
 
-  private stopTimer(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  private clear(): void {
-    if (this.live && this.line) this.out.write("\r\x1b[2K");
-  }
-
-  private draw(): void {
-    if (!this.live || !this.line) return;
-    const cols = this.out.columns || 80;
-    const text = `${this.paint("cyan", FRAMES[this.frame % FRAMES.length]!)} ${this.line}`;
-    this.out.write(`\r\x1b[2K${text.length > cols + 20 ? text.slice(0, cols - 1) : text}`);
+  private setText(text: string): void {
+    const fitted = fitWidth(text, (this.out.columns || 80) - 3);
+    if (!this.spinner) {
+      // ora colours its frames with the global chalk, which follows stdout; frames are coloured
+      // here instead, with the instance that follows stderr.
+      this.spinner = ora({ text: fitted, stream: withColumns(this.out), color: false, isEnabled: true, discardStdin: false, hideCursor: false });
+      this.spinner.spinner = { interval: 80, frames: ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"].map((f) => this.color.cyan(f)) };
+      this.spinner.start();
+    } else {
+      this.spinner.text = fitted;
+    }
   }
 }

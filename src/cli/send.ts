@@ -173,7 +173,8 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
         signal: controller.signal,
         events: {
           fileStarted: (_i, file, size) => { out.spin(`${basename(file)} (${formatBytes(size)})`); },
-          progress: (_i, phase, n, total) => out.progress(`${phase === "build" ? "preparing" : "sending"} ${basename(files[_i]!.path)}`, n, total),
+          progress: (_i, phase, n, total) => out.progress(`${phase === "build" ? "preparing" : "sending"} ${basename(files[_i]!.path)}`, n, total,
+            phase === "send" && partner.mdn.request !== "none" && partner.mdn.mode === "sync" ? `${basename(files[_i]!.path)}: sent; waiting for the MDN from ${partnerName}` : undefined),
           attempt: (_i, n, prev) => { if (n > 1) out.warn(`${basename(files[_i]!.path)}: attempt ${n} after: ${prev?.message ?? "?"}`); },
           fileFinished: (_i, entry, error) => out.done(entry.status === "SUCCESS" ? true : entry.status === "AWAITING_MDN" ? "pending" : false, `${basename(entry.name)} ${entry.status}${error ? `: ${error.message}` : ""}`),
           warning: (w) => out.warn(w),

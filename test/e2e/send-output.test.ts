@@ -89,7 +89,47 @@ test("on a TTY: a spinner per file, a progress bar with bytes and rate, a final 
   assert.equal(r.status, 0, r.stdout);
   assert.match(r.stdout, /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] (preparing|sending) big\.edi \[[#-]{24}\] +\d+% [\d.]+ [KM]B\/[\d.]+ MB [\d.]+ [KM]B\/s/);
   assert.match(r.stdout, /✔ big\.edi SUCCESS/);
-  assert.match(r.stdout, /\r\x1b\[2K/);
+  // ora redraws in place: to column 1, clear the line.
+  assert.match(r.stdout, /\x1b\[1G\x1b\[0K/);
+});
+
+/** The screen lines a pseudo-terminal shows: each redraw starts at column 1 (ESC [1G) or after a CR/LF. */
+function renderedLines(out: string): string[] {
+  // eslint-disable-next-line no-control-regex
+  return out.split(/\x1b\[1G|\r|\n/).map((l) => l.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "")).filter((l) => l.length);
+}
+
+for (const cols of [60, 80, 120]) {
+  test(`at ${cols} columns every spinner and progress redraw fits the terminal (no wrapped line that could not be redrawn in place)`, async () => {
+    const cfg = config(`cols${cols}`, { url: slowUrl });
+    const cmd = `stty cols ${cols} rows 40; ${[process.execPath, ...NODE_ARGS, "send", "--config", cfg, "--partner", "acme", big()].map((a) => `'${a}'`).join(" ")}`;
+    const r = await run("script", ["-qec", cmd, "/dev/null"]);
+    assert.equal(r.status, 0, r.stdout);
+    // The spinner's lines (a frame or a final mark first); the result table on stdout may be wider.
+    const lines = renderedLines(r.stdout).filter((l) => /^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏✔✖…] /.test(l));
+    assert.ok(lines.some((l) => /sending big\.edi/.test(l)), "a sending line was drawn");
+    for (const l of lines) assert.ok([...l].length <= cols, `a line of ${[...l].length} columns at ${cols}: ${JSON.stringify(l)}`);
+  });
+}
+
+test("colour follows stderr: stdout redirected to a file on a terminal keeps the colours; NO_COLOR and pipes have no escape codes", async () => {
+  const cfg = config("colour", { url: slowUrl });
+  const out = join(dir, "colour-stdout.txt");
+  const base = [process.execPath, ...NODE_ARGS, "send", "--config", cfg, "--partner", "acme", big()].map((a) => `'${a}'`).join(" ");
+  const coloured = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
+    const env = { ...process.env, COLUMNS: "120" };
+    delete env.NO_COLOR;
+    delete env.FORCE_COLOR;
+    const child = spawn("script", ["-qec", `${base} > '${out}'`, "/dev/null"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
+    child.on("close", (status) => resolve({ status, stdout }));
+  });
+  assert.equal(coloured.status, 0, coloured.stdout);
+  assert.match(coloured.stdout, /\x1b\[3[0-9]m/, "colour on the terminal's stderr although stdout is a file");
+  assert.doesNotMatch(readFileSync(out, "utf8"), /\x1b\[/, "no escape codes in the redirected stdout");
+  const noColor = await run("script", ["-qec", base, "/dev/null"]);
+  assert.doesNotMatch(noColor.stdout, /\x1b\[3[0-9]m/, "NO_COLOR (set by run()): no colour");
 });
 
 test("--quiet on a TTY, and any pipe: no spinner, no progress, only the result", async () => {
