@@ -34,7 +34,10 @@ export function outputFor(g: GlobalOptions): Output {
 }
 
 export async function loadContext(g: GlobalOptions): Promise<Context> {
-  const { config, filepath } = await loadConfig({ configPath: g.config, env: process.env });
+  // --config, else AS2_CONFIG (contract §7), else the cosmiconfig search.
+  const { config, filepath, notes } = await loadConfig({ configPath: g.config ?? (process.env.AS2_CONFIG || undefined), env: process.env });
   if (g.dataDir) config.dataDir = resolve(g.dataDir);
-  return { config, configPath: filepath, output: outputFor(g) };
+  const output = outputFor(g);
+  for (const n of notes) output.log(`note: ${n}`);
+  return { config, configPath: filepath, output };
 }

@@ -29,6 +29,10 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--verbose", "more detail, stack traces on errors")
     .option("--no-color", "no colours (NO_COLOR / FORCE_COLOR are honoured too)")
     .showHelpAfterError()
+    .showSuggestionAfterError()
+    // Global options (--config, --json, ...) appear in every subcommand's help too.
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText("afterAll", "\nExit codes: 0 success; 1 failed (transport, negative MDN, MIC mismatch, verification); 2 usage or configuration;\n  3 partial (some files failed); 4 status --wait ran out of time; 130/143 interrupted by SIGINT/SIGTERM.\n  With --json, an error is also one document on stdout: {\"error\":{\"code\",\"message\"}}.")
     .exitOverride();
   program
     .command("send")
@@ -55,6 +59,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--restart <runId>", "send only the files of that job that did not succeed, with their original Message-IDs")
     .option("--dry-run", "build the message(s) and write them; send nothing")
     .option("--out <file>", "with --dry-run: where to write (a folder when there are several files)")
+    .addHelpText("after", "\nExamples:\n  as2 send --partner acme order.edi\n  as2 send --partner acme --dir outbox --pattern '*.x12' --archive-dir sent\n  as2 send --restart 20261122T163120123Z-1a2b3c4d5e6f --json")
     .action(async (files: string[], flags: SendFlags, cmd: Command) => {
       state.exitCode = await (await import("./send.js")).sendCommand(files, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
@@ -65,6 +70,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--port <n>", "port (receive.port; 0 picks a free one)")
     .option("--path <path>", "endpoint path (receive.path)")
     .option("--once", "exit after the first message or MDN is handled")
+    .addHelpText("after", "\nExamples:\n  as2 receive\n  as2 receive --port 0 --once --json")
     .action(async (flags: ReceiveFlags, cmd: Command) => {
       state.exitCode = await (await import("./receive.js")).receiveCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
     });
@@ -79,6 +85,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--mic-alg <alg>", "the algorithm of --mic, or for an unsigned --original")
     .option("--original <message-file>", "recompute the MIC from the original message (as sent, or its bare payload)")
     .option("--headers <http-headers-file>", "the HTTP headers, when <mdn-file> is the body alone")
+    .addHelpText("after", "\nExamples:\n  as2 mdn-verify acme.mdn --run 20261122T163120123Z-1a2b3c4d5e6f\n  as2 mdn-verify response.http --original orders.as2\n  as2 mdn-verify body.bin --headers headers.txt --partner acme --mic 'Xyz...=' --mic-alg sha-256")
     .action(async (file: string, flags: MdnVerifyFlags, cmd: Command) => {
       state.exitCode = await (await import("./mdn-verify.js")).mdnVerifyCommand(file, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
@@ -93,31 +100,58 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--page-offset <n>", "skip this many jobs", undefined)
     .option("--page-length <n>", "jobs per page (default 50)", undefined)
     .option("--wait <seconds>", "with a runId: wait until the job is finished (exit 4 when the time runs out)")
+    .addHelpText("after", "\nExamples:\n  as2 status\n  as2 status --partner acme --state FAILED --since 2026-11-01\n  as2 status 20261122T163120123Z-1a2b3c4d5e6f --wait 300 --json")
     .action(async (runId: string | undefined, flags: StatusFlags, cmd: Command) => {
       state.exitCode = await (await import("./status.js")).statusCommand(runId, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
   return program;
 }
 
+/** The stable code of an error, for `--json` error documents and scripts (contract §7). */
+function errorCode(e: unknown): string {
+  if (e instanceof UsageError || e instanceof CommanderError) return "AS2_ERR_USAGE";
+  if (e instanceof ConfigError) return e.code;
+  if (isAs2Error(e)) return e.code;
+  return "AS2_ERR_INTERNAL";
+}
+
+/**
+ * One error boundary (architecture.md §3.10): exit codes of contract §3, a message on stderr,
+ * and with --json also one document on stdout, `{ "error": { "code", "message" } }`, so that a
+ * script reading stdout always gets something it can parse.
+ */
 export async function main(argv: string[]): Promise<number> {
   const state = { exitCode: EXIT.OK as number };
   const program = buildProgram(state);
+  const json = argv.slice(2).includes("--json");
+  const fail = (e: unknown, exitCode: number, message: string): number => {
+    if (json) {
+      const extra = e instanceof ConfigError ? { problems: e.problems } : {};
+      process.stdout.write(`${JSON.stringify({ error: { code: errorCode(e), message, exitCode, ...extra } })}\n`);
+    }
+    return exitCode;
+  };
+  if (json) {
+    // Commander's own messages (unknown option, missing argument) go through the same document.
+    program.configureOutput({ writeErr: (str) => { process.stderr.write(str); } });
+  }
   try {
     await program.parseAsync(argv);
     return state.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version exit through here with code 0.
-      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      if (e.exitCode === 0) return EXIT.OK;
+      return fail(e, EXIT.USAGE, e.message.replace(/^error: /, ""));
     }
     const verbose = program.opts<{ verbose?: boolean }>().verbose;
     if (e instanceof ConfigError || e instanceof UsageError) {
       process.stderr.write(`as2: ${e.message}\n`);
-      return EXIT.USAGE;
+      return fail(e, EXIT.USAGE, e.message);
     }
     const msg = isAs2Error(e) ? `${e.code}: ${e.message}${e.suggestion ? `\n  ${e.suggestion}` : ""}` : (e as Error).message;
     process.stderr.write(`as2: ${msg}\n`);
     if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-    return EXIT.FAILED;
+    return fail(e, EXIT.FAILED, isAs2Error(e) ? e.message : (e as Error).message);
   }
 }

@@ -4,6 +4,7 @@
  * blocks until the job is finished, exit 4 when the time runs out.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { As2Error, ErrorCodes } from "../core/errors.js";
 import { settleDeadSendJobs } from "../jobs/send-recovery.js";
 import { openStore, isRunId, type JobRecord, type JobState, type JobSummary } from "../store/index.js";
 import { JOB_STATES, UNFINISHED_STATES, type JobQuery } from "../store/index.js";
@@ -142,10 +143,8 @@ export async function statusCommand(runId: string | undefined, flags: StatusFlag
   }
 
   let record = await store.load(runId);
-  if (!record) {
-    ctx.output.warn(`no job ${runId} in ${store.dir}`);
-    return EXIT.FAILED;
-  }
+  // An error (exit 1), so that --json prints its document too.
+  if (!record) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `no job ${runId} in ${store.dir}`);
   let timedOut = false;
   if (waitSeconds !== undefined) {
     const deadline = Date.now() + waitSeconds * 1000;

@@ -23,6 +23,8 @@ export interface LoadConfigOptions {
 export interface LoadedConfig {
   config: As2Config;
   filepath: string;
+  /** Spellings accepted and rewritten, for the user to see. */
+  notes: string[];
 }
 
 /** Every file-path key, so they can be made absolute against the config file's folder. */
@@ -71,9 +73,9 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
       message: found?.isEmpty ? `${found.filepath} is empty` : `no configuration found: searched ${SEARCH_PLACES.join(", ")} (package.json#as2) from ${resolve(options.cwd ?? ".")} upwards; name one with --config`,
     }]);
   }
-  const { config, problems } = validateConfig(found.config, options.env ?? {});
+  const { config, problems, notes } = validateConfig(found.config, options.env ?? {});
   if (!config) throw new ConfigError(found.filepath, problems);
   resolvePaths(config, dirname(found.filepath));
-  return { config, filepath: found.filepath };
+  return { config, filepath: found.filepath, notes: notes ?? [] };
 }
 

@@ -5,6 +5,7 @@
  */
 import type { z } from "zod";
 import { configSchema, type As2Config, type PRESETS } from "./schema.js";
+import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. partners.acme.tls.ca[0]. */
@@ -60,13 +61,39 @@ function allowedValues(issue: Issue): string[] {
   return [];
 }
 
+/** The keys the schema allows at a path (for "did you mean"): walks the schema's shapes. */
+function knownKeysAt(path: ReadonlyArray<PropertyKey>): string[] {
+  let node: unknown = configSchema;
+  const unwrap = (n: unknown): unknown => {
+    let cur = n as { def?: { innerType?: unknown; in?: unknown; schema?: unknown; type?: string; valueType?: unknown; options?: unknown[] } } | undefined;
+    for (let i = 0; i < 10 && cur?.def; i++) {
+      const next = cur.def.innerType ?? cur.def.in ?? cur.def.schema;
+      if (!next) break;
+      cur = next as typeof cur;
+    }
+    return cur;
+  };
+  for (const key of path) {
+    node = unwrap(node);
+    const n = node as { shape?: Record<string, unknown>; def?: { type?: string; valueType?: unknown; element?: unknown } };
+    if (n.def?.type === "record") node = n.def.valueType;
+    else if (n.def?.type === "array") node = n.def.element;
+    else if (n.shape && typeof key === "string") node = n.shape[key];
+    else return [];
+  }
+  const last = unwrap(node) as { shape?: Record<string, unknown> };
+  return last?.shape ? Object.keys(last.shape) : [];
+}
+
 function problemOf(issue: Issue): ConfigProblem {
   const path = formatPath(issue.path);
   const input = "input" in issue ? issue.input : undefined;
   const found = input === undefined ? "" : `${show(input, issue.path)}: `;
   const allowed = allowedValues(issue);
   if (issue.code === "unrecognized_keys") {
-    return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")} (check the spelling; see as2rc.schema.json)` };
+    const known = knownKeysAt(issue.path);
+    const hints = issue.keys.map((k) => { const m = didYouMean(k, known); return m ? `"${k}" (did you mean "${m}"?)` : `"${k}"`; });
+    return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${hints.join(", ")} (see as2rc.schema.json)` };
   }
   // Cross-field rules: the message says what is wrong; the input is the whole object.
   if (issue.code === "custom") return { path, message: issue.message };
@@ -74,7 +101,8 @@ function problemOf(issue: Issue): ConfigProblem {
   // A bad record key (a partner name): the reason is in the nested issue.
   if (issue.code === "invalid_key") return { path, message: `${found}${issue.issues.map((i) => i.message).join("; ")}` };
   if (allowed.length) {
-    let message = `${found}not allowed; allowed: ${allowed.join(", ")}`;
+    const guess = typeof input === "string" ? didYouMean(input, allowed) : undefined;
+    let message = `${found}not allowed${guess ? ` (did you mean ${guess}?)` : ""}; allowed: ${allowed.join(", ")}`;
     if (issue.path[issue.path.length - 1] === "sign" && input === "md5") message = `${found}md5 signatures are accepted for verification only, never created; allowed: ${allowed.join(", ")}`;
     return { path, message, allowed };
   }
@@ -89,6 +117,70 @@ export function problemsOf(issues: readonly Issue[]): ConfigProblem[] {
 export interface ValidationResult {
   config?: As2Config;
   problems: ConfigProblem[];
+  /** Spellings accepted and rewritten (`SHA256` -> `sha256`), each with its key path. */
+  notes?: string[];
+}
+
+/** Edit distance, for "did you mean" (small inputs only: keys and enum values). */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The closest candidate within a third of the word's length (at least 2 edits), if any. */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const dist = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (dist < bestD) { best = c; bestD = dist; }
+  }
+  return best;
+}
+
+/** Compact form for comparing algorithm spellings: SHA-256, sha_256, Sha256 -> sha256; AES256_CBC -> aes256cbc. */
+const compact = (v: string) => v.toLowerCase().replace(/[^a-z0-9]/g, "");
+
+/**
+ * Common spellings of algorithm names are accepted and rewritten, with a note (issue 16): users
+ * copy names from other products' screens (SHA256, sha-256, AES256_CBC, 3DES).
+ */
+export function normalizeSpelling(value: string, allowed: readonly string[]): string | undefined {
+  if (allowed.includes(value)) return undefined;
+  const c = compact(value);
+  const aliases: Record<string, string> = { desede3cbc: "3des", tripledes: "3des", des3: "3des", desede: "3des", tdes: "3des" };
+  const hit = allowed.find((a) => compact(a) === c) ?? (aliases[c] && allowed.includes(aliases[c]!) ? aliases[c] : undefined);
+  return hit;
+}
+
+const ALGORITHM_KEYS: Array<{ path: string[]; allowed: readonly string[] }> = [
+  { path: ["sign"], allowed: ["sha1", "sha224", "sha256", "sha384", "sha512"] },
+  { path: ["encrypt"], allowed: CONTENT_CIPHERS },
+  { path: ["mdn", "micAlgorithm"], allowed: ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"] },
+];
+
+function normalizeSpellings(raw: unknown, notes: string[]): unknown {
+  if (!isObject(raw) || !isObject(raw.partners)) return raw;
+  for (const [name, p] of Object.entries(raw.partners)) {
+    for (const { path, allowed } of ALGORITHM_KEYS) {
+      let holder: unknown = p;
+      for (const k of path.slice(0, -1)) holder = isObject(holder) ? holder[k] : undefined;
+      const key = path[path.length - 1]!;
+      if (!isObject(holder) || typeof holder[key] !== "string") continue;
+      const fixed = normalizeSpelling(holder[key] as string, allowed);
+      if (fixed) {
+        notes.push(`partners.${name}.${path.join(".")}: "${holder[key] as string}" read as "${fixed}"`);
+        holder[key] = fixed;
+      }
+    }
+  }
+  return raw;
 }
 
 /** Validates a raw configuration object. Never throws for bad input: problems are data. */
@@ -132,11 +224,12 @@ function applyPresets(raw: unknown): unknown {
 
 export function validateConfig(raw: unknown, env: Record<string, string | undefined> = {}): ValidationResult {
   const problems: ConfigProblem[] = [];
-  const expanded = applyPresets(expandEnv(raw, env, problems));
+  const notes: string[] = [];
+  const expanded = normalizeSpellings(applyPresets(expandEnv(raw, env, problems)), notes);
   const r = configSchema.safeParse(expanded, { reportInput: true });
   if (!r.success) problems.push(...r.error.issues.map((i) => problemOf(i)));
   problems.sort((a, b) => a.path.localeCompare(b.path));
-  return problems.length ? { problems } : { config: r.data, problems };
+  return problems.length ? { problems, notes } : { config: r.data, problems, notes };
 }
 
 export function formatProblems(problems: readonly ConfigProblem[]): string {

@@ -8,9 +8,11 @@ import {
   As2Error, ErrorCodes, type BuildMessageOptions, type ContentCipher, type DigestAlgorithm,
 } from "../core/index.js";
 import { configSchema, type As2Config, type PartnerConfig } from "../config/schema.js";
-import { ConfigError, problemsOf } from "../config/validate.js";
+import { ConfigError, normalizeSpelling, problemsOf } from "../config/validate.js";
 import type { KeyMaterial } from "../config/keys.js";
 import type { PostSpec } from "../transport/index.js";
+import { proxyFromEnv } from "./env-proxy.js";
+import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
 import { VERSION } from "../version.js";
 
 /** The per-run overrides of contract §2; undefined = keep the profile's value. */
@@ -39,8 +41,9 @@ export function applyOverrides(config: As2Config, partnerName: string, o: SendOv
   }
   const merged: Record<string, unknown> = { ...partner, mdn: { ...partner.mdn } };
   const mdn = merged.mdn as Record<string, unknown>;
-  if (o.sign !== undefined) merged.sign = o.sign;
-  if (o.encrypt !== undefined) merged.encrypt = o.encrypt;
+  // Common spellings (SHA256, AES256_CBC) are read as the names the schema knows (issue 16).
+  if (o.sign !== undefined) merged.sign = typeof o.sign === "string" ? normalizeSpelling(o.sign, ["sha1", "sha224", "sha256", "sha384", "sha512"]) ?? o.sign : o.sign;
+  if (o.encrypt !== undefined) merged.encrypt = typeof o.encrypt === "string" ? normalizeSpelling(o.encrypt, CONTENT_CIPHERS) ?? o.encrypt : o.encrypt;
   if (o.compress !== undefined) merged.compress = o.compress;
   if (o.subject !== undefined) merged.subject = o.subject;
   if (o.contentType !== undefined) merged.contentType = o.contentType;
@@ -138,6 +141,7 @@ export function postSpecFor(partnerName: string, p: PartnerConfig): PostSpec {
       minVersion: p.tls.minVersion,
       rejectUnauthorized: p.tls.rejectUnauthorized,
     } : undefined,
-    proxy: p.proxy,
+    // A partner's own proxy wins; else HTTPS_PROXY/HTTP_PROXY/NO_PROXY (env-proxy.ts).
+    proxy: p.proxy ?? proxyFromEnv(p.url),
   };
 }

@@ -150,3 +150,30 @@ test("as2rc.schema.json is generated from the schema and up to date (npm run sch
   assert.deepEqual(committed, JSON.parse(JSON.stringify(configJsonSchema())));
   assert.ok((committed.properties.partners.additionalProperties.properties.encrypt.anyOf as unknown[]).length >= 2);
 });
+
+test("issue 16: common spellings are read with a note; unknown keys and values get 'did you mean'", () => {
+  const r = validateConfig(withPartner({ sign: "SHA-256", encrypt: "AES256_CBC", mdn: { micAlgorithm: "Sha1" } }));
+  assert.deepEqual(r.problems, []);
+  const p = r.config!.partners.acme!;
+  assert.deepEqual([p.sign, p.encrypt, p.mdn.micAlgorithm], ["sha256", "aes256-cbc", "sha1"]);
+  assert.deepEqual(r.notes, [
+    'partners.acme.sign: "SHA-256" read as "sha256"',
+    'partners.acme.encrypt: "AES256_CBC" read as "aes256-cbc"',
+    'partners.acme.mdn.micAlgorithm: "Sha1" read as "sha1"',
+  ]);
+  const typo = validateConfig(withPartner({ certficate: "x.crt", mdn: { reqest: "signed" } }));
+  assert.ok(typo.problems.some((q) => q.path === "partners.acme" && /"certficate" \(did you mean "certificate"\?\)/.test(q.message)), JSON.stringify(typo.problems));
+  assert.ok(typo.problems.some((q) => q.path === "partners.acme.mdn" && /"reqest" \(did you mean "request"\?\)/.test(q.message)), JSON.stringify(typo.problems));
+  const value = validateConfig(withPartner({ mdn: { request: "singed" } }));
+  assert.match(value.problems[0]!.message, /did you mean signed\?/);
+  const top = validateConfig({ ...MINIMAL, recieve: {} });
+  assert.match(top.problems[0]!.message, /did you mean "receive"/);
+});
+
+test("presets fill what the profile leaves unset, and the profile wins", () => {
+  const legacy = validateConfig(withPartner({ preset: "legacy" })).config!.partners.acme!;
+  assert.deepEqual([legacy.sign, legacy.encrypt, legacy.mdn.micAlgorithm, legacy.quirks.micalgSpelling], ["sha1", "3des", "sha1", "rfc3851"]);
+  const own = validateConfig(withPartner({ preset: "modern", encrypt: "aes128-cbc", quirks: { unsignedMdnMic: "optional" } })).config!.partners.acme!;
+  assert.deepEqual([own.sign, own.encrypt, own.quirks.unsignedMdnMic, own.inbound.signerCertificateValidity], ["sha256", "aes128-cbc", "optional", "enforce"]);
+  assert.match(validateConfig(withPartner({ preset: "ancient" })).problems[0]!.message, /allowed: legacy, modern/);
+});
