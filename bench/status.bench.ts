@@ -40,7 +40,7 @@ function record(i: number, start: Date): JobRecord {
     messages: ids.map((id) => ({
       as2MessageId: id, persistedTimestamp: start.getTime(), compressed: false, encrypted: true, signed: true, receiverId: partner.toUpperCase(), senderId: "MYCO",
       transportStatusReceived: 200, deliveryStatus: "Delivered", mdnStatus: "Received", partnerType: "Production",
-      mdnMessage: { persistedTimestamp: start.getTime(), content: "", disposition: "automatic-action/MDN-sent-automatically; processed", mic: "q9Jk2mS0o3e9gVx1cQ2Yd7r6W1bq5fZ0YcY1r1p3k8E=", micAlgorithm: "sha-256", signed: true },
+      mdnMessage: { persistedTimestamp: start.getTime(), content: "", disposition: "automatic-action/MDN-sent-automatically; processed", mic: "q9Jk2mS0o3e9gVx1cQ2Yd7r6W1bq5fZ0YcY1r1p3k8E=", micAlgorithm: "sha-256", signed: true, mdnError: false },
       attachments: [{ name: `orders-${i}.edi`, size: 48_213 }],
     })),
   };

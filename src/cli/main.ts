@@ -104,6 +104,99 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .action(async (runId: string | undefined, flags: StatusFlags, cmd: Command) => {
       state.exitCode = await (await import("./status.js")).statusCommand(runId, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
+  program
+    .command("init")
+    .description("set up a new station here: key pair, self-signed certificate (or also a CSR) and .as2rc.json")
+    .option("--as2-id <id>", "this station's AS2 ID (default: the host name, upper-cased)")
+    .option("--dir <path>", "where to write the configuration and the keys (default: the working directory)")
+    .addOption(new Option("--format <format>", "configuration file format").choices(["json", "yaml"]).default("json"))
+    .option("--csr", "also write a certificate signing request for a CA (the self-signed certificate works meanwhile)")
+    .option("--days <n>", "validity of the self-signed certificate in days (default 1095)")
+    .option("--force", "replace an existing configuration, key or certificate")
+    .addHelpText("after", "\nExamples:\n  as2 init --as2-id MYCO\n  as2 init --as2-id MYCO --dir /etc/as2 --format yaml --csr\n  as2 init --as2-id MYCO --json | jq -r .certificate.sha256")
+    .action(async (flags: import("./init.js").InitFlags, cmd: Command) => {
+      state.exitCode = await (await import("./init.js")).initCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  const keys = program
+    .command("keys")
+    .description("the station's key and certificate, and partners' certificates: new, show, export, import")
+    .addHelpText("after", "\nExamples:\n  as2 keys show\n  as2 keys export > myco.crt\n  as2 keys import myco.p12 --alias myco --password '${MYCO_P12_PASS}'");
+  keys
+    .command("new")
+    .description("make a new key pair and self-signed certificate (the configuration changes only with --use)")
+    .option("--as2-id <id>", "the certificate's name (default: the station's AS2 ID, else the host name)")
+    .option("--out-dir <path>", "where to write them (default: beside the configuration, else here); existing files are never replaced")
+    .option("--use", "make them the station's key (the old key stays in station.previousKeys for decryption)")
+    .option("--days <n>", "validity in days (default 1095)")
+    .addHelpText("after", "\nExamples:\n  as2 keys new --use\n  as2 keys new --as2-id MYCO-TEST --out-dir keys")
+    .action(async (flags: import("./keys.js").KeysNewFlags, cmd: Command) => {
+      state.exitCode = await (await import("./keys.js")).keysNewCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  keys
+    .command("show")
+    .description("describe a certificate: subject, issuer, serial, fingerprints, validity, key usage, key size")
+    .argument("[file]", "a certificate, key, PKCS#12 or .p7b file (default: the station's certificate)")
+    .option("--partner <name>", "show the certificates of this configured partner")
+    .option("--password <p>", "password of [file] (PKCS#12 or encrypted key); '${VAR}' reads it from the environment")
+    .option("--alias <a>", "the key to show in a PKCS#12 [file] that holds several")
+    .addHelpText("after", "\nExamples:\n  as2 keys show\n  as2 keys show --partner acme\n  as2 keys show acme.cer --json")
+    .action(async (file: string | undefined, flags: import("./keys.js").KeysShowFlags, cmd: Command) => {
+      state.exitCode = await (await import("./keys.js")).keysShowCommand(file, flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  keys
+    .command("export")
+    .description("the station's certificate, to send to partners (PEM on stdout, or a file)")
+    .option("--out <file>", "write to this file instead of stdout")
+    .addOption(new Option("--format <format>", "pem, or der (der only with --out)").choices(["pem", "der"]).default("pem"))
+    .option("--force", "replace --out when it holds something else")
+    .addHelpText("after", "\nExamples:\n  as2 keys export > myco.crt\n  as2 keys export --out myco.cer --format der")
+    .action(async (flags: import("./keys.js").KeysExportFlags, cmd: Command) => {
+      state.exitCode = await (await import("./keys.js")).keysExportCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  keys
+    .command("import")
+    .description("take a key or certificate into the configuration: a file with a private key becomes the station's key; a certificate for the station's key its certificate; with --partner, the partner's certificate")
+    .argument("<file>", "PEM, DER, PKCS#12 (.p12/.pfx) or certs-only PKCS#7 (.p7b)")
+    .option("--alias <a>", "the key to take from a PKCS#12 file that holds several (its friendlyName)")
+    .option("--password <p>", "password of the PKCS#12 or key file; '${VAR}' (single quotes) keeps it in the environment")
+    .option("--partner <name>", "the certificate is this partner's")
+    .addHelpText("after", "\nExamples:\n  as2 keys import myco.p12 --alias myco --password '${MYCO_P12_PASS}'\n  as2 keys import ca-signed.crt\n  as2 keys import acme-2027.cer --partner acme")
+    .action(async (file: string, flags: import("./keys.js").KeysImportFlags, cmd: Command) => {
+      state.exitCode = await (await import("./keys.js")).keysImportCommand(file, flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  const partner = program
+    .command("partner")
+    .description("partner profiles in the configuration")
+    .addHelpText("after", "\nExamples:\n  as2 partner add acme --as2-id ACME --url https://as2.acme.example/as2 --cert acme.crt");
+  partner
+    .command("add")
+    .description("add a partner profile (preset, AS2 ID, URL, certificate) to the configuration file")
+    .argument("<name>", "the profile's name (letters, digits, '.', '_', '-'), used as --partner <name>")
+    .requiredOption("--as2-id <id>", "the partner's AS2 ID")
+    .requiredOption("--url <url>", "the partner's AS2 URL (http:// or https://)")
+    .requiredOption("--cert <file>", "the partner's certificate (PEM, DER or .p7b); copied beside the configuration")
+    .addOption(new Option("--preset <preset>", "defaults for everything else").choices(["legacy", "modern"]).default("modern"))
+    .option("--force", "replace a partner of that name (or add one whose AS2 ID is taken)")
+    .addHelpText("after", "\nExamples:\n  as2 partner add acme --as2-id ACME --url https://as2.acme.example/as2 --cert acme.crt\n  as2 partner add oldco --as2-id OLDCO --url http://edi.oldco.example:8080/as2 --cert oldco.cer --preset legacy")
+    .action(async (name: string, flags: import("./partner.js").PartnerAddFlags, cmd: Command) => {
+      state.exitCode = await (await import("./partner.js")).partnerAddCommand(name, flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  program
+    .command("check")
+    .description("check the configuration: every key and certificate loads, keys match their certificates, none expires within 30 days")
+    .addHelpText("after", "\nExit codes: 0 no problem (warnings allowed), 1 problems found, 2 invalid configuration or bad flag.\n\nExamples:\n  as2 check\n  as2 check --config /etc/as2/.as2rc.json --verbose\n  as2 check --json | jq '.certificates[] | {path, daysLeft}'")
+    .action(async (flags: import("./check.js").CheckFlags, cmd: Command) => {
+      state.exitCode = await (await import("./check.js")).checkCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  program
+    .command("ping")
+    .description("test the connection to a partner: DNS, TCP, proxy, TLS (chain, expiry, client certificate), an HTTP request with its credentials")
+    .option("--partner <name>", "the partner profile (from the configuration)")
+    .option("--timeout <seconds>", "time limit of each step (default 10)")
+    .addHelpText("after", "\nExit codes: 0 every step passed (warnings allowed), 1 a step failed, 2 unknown partner or bad flag.\n\nExamples:\n  as2 ping --partner acme\n  as2 ping --partner acme --timeout 3\n  as2 ping --partner acme --json | jq '.steps[] | select(.verdict != \"pass\")'")
+    .action(async (flags: import("./ping.js").PingFlags, cmd: Command) => {
+      state.exitCode = await (await import("./ping.js")).pingCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
   return program;
 }
 

@@ -87,7 +87,7 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
     headersTimeout: Math.min(r.headersTimeout, r.requestTimeout) * 1000,
     // Node checks the timeouts every connectionsCheckingInterval (30 s by default); check often
     // enough that receive.requestTimeout is kept to within a quarter of itself.
-    connectionsCheckingInterval: Math.min(30_000, Math.max(100, (r.requestTimeout * 1000) / 4)),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, (Math.min(r.requestTimeout, r.headersTimeout) * 1000) / 4)),
   };
   server = r.tls
     ? https.createServer({

@@ -13,6 +13,7 @@ import type { PostSpec } from "../transport/index.js";
 import { loadKeyMaterial } from "../config/keys.js";
 import { describeOwner, isRunId, newRunId, openStore, type JobRecord, type JobStore } from "../store/index.js";
 import { settleDeadSendJobs } from "../jobs/send-recovery.js";
+import { expiryWarnings } from "../jobs/cert-expiry.js";
 import { applyOverrides, buildOptionsFor, postSpecFor, type MessageOptions, type SendOverrides } from "../jobs/send-profile.js";
 import { checkReadable, contentTypeFor, filesInDir } from "../jobs/source-files.js";
 import { runSendJob, waitForMdns, type SendFile } from "../jobs/send-job.js";
@@ -150,6 +151,8 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
     if (waitMdn !== undefined && (partner.mdn.request === "none" || partner.mdn.mode === "sync")) out.warn(`--wait-mdn has no effect: ${partner.mdn.request === "none" ? "no MDN is requested" : "the MDN comes synchronously, in the HTTP response"}`);
     const keys = loadKeyMaterial(ctx.config, new Date(), [partnerName]);
     for (const w of keys.warnings) out.warn(w);
+  // Certificates about to expire (issue 16): said before anything is sent, once per run.
+  for (const w of await expiryWarnings(ctx.config, new Date(), { partners: [partnerName], receiveTls: false, includeInvalid: false })) out.warn(w);
 
     if (flags.dryRun) return dryRun(files, flags, ctx.config.dataDir, runId, g, out, buildOptionsFor(ctx.config, partnerName, partner, keys), postSpecFor(partnerName, partner), partner.contentType);
 

@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { As2Error, ErrorCodes } from "../core/errors.js";
 import { settleDeadSendJobs } from "../jobs/send-recovery.js";
+import { expiryWarnings } from "../jobs/cert-expiry.js";
 import { openStore, isRunId, type JobRecord, type JobState, type JobSummary } from "../store/index.js";
 import { JOB_STATES, UNFINISHED_STATES, type JobQuery } from "../store/index.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
@@ -129,6 +130,7 @@ export async function statusCommand(runId: string | undefined, flags: StatusFlag
   const store = openStore(ctx.config).jobs;
   // A send job whose process died shows as INTERRUPTED, not ONGOING for ever (issue 11 case 6).
   await settleDeadSendJobs(openStore(ctx.config), ctx.config.dataDir);
+  if (!g.json) for (const w of await expiryWarnings(ctx.config, new Date())) ctx.output.warn(w);
 
   if (!runId) {
     const page = await store.query(query);

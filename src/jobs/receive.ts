@@ -113,6 +113,9 @@ const MAX_MESSAGE_ID = 998;
  */
 function identify(req: IncomingMessage): { from: string; to: string; messageId: string } | { problem: string } {
   const name = (header: string): string | { problem: string } => {
+    // Sent on several lines, a header reaches us joined with ", ": say so rather than take the join as a name.
+    const lines = req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === header).length;
+    if (lines > 1) return { problem: `${header === "as2-from" ? "AS2-From" : "AS2-To"} appears ${lines} times; an AS2 message has one (RFC 4130 §6.2)` };
     const raw = req.headers[header];
     if (typeof raw !== "string" || !raw.trim()) return { problem: `${header === "as2-from" ? "AS2-From" : "AS2-To"} is missing or empty (RFC 4130 §6)` };
     const v = parseAs2Name(raw);

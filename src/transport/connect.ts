@@ -152,7 +152,11 @@ function httpConnect(socket: net.Socket, target: Target, proxy: ProxySpec, signa
 }
 
 async function viaSocks(host: string, target: Target, proxy: ProxySpec, signal: AbortSignal): Promise<net.Socket> {
-  const tcpSocket = await tcp(host, proxy.port, signal);
+  return socksHandshake(await tcp(host, proxy.port, signal), host, target, proxy, signal);
+}
+
+/** The SOCKS4/SOCKS5 handshake over a TCP connection to the proxy `host`. */
+async function socksHandshake(tcpSocket: net.Socket, host: string, target: Target, proxy: ProxySpec, signal: AbortSignal): Promise<net.Socket> {
   const onAbort = () => tcpSocket.destroy(signal.reason as Error);
   signal.addEventListener("abort", onAbort, { once: true });
   try {
@@ -211,6 +215,13 @@ async function withinTimeout<T>(o: ConnectOptions, what: string, run: (signal: A
     o.signal?.removeEventListener("abort", onOuterAbort);
   }
 }
+
+/**
+ * The pieces openConnection is made of, one by one, for `as2 ping` (issue 16), which times and
+ * reports each step: TCP to a host, the HTTP CONNECT or SOCKS handshake through a proxy, TLS.
+ * Each takes a signal that aborts it; TLS failures come as TLS_FAILED with a suggestion.
+ */
+export const connectSteps = { tcp, tls: tlsWrap, httpConnect, socks: socksHandshake } as const;
 
 /** Opens a ready-to-use socket to the target (TLS done for https), within the connect timeout. */
 export async function openConnection(o: ConnectOptions): Promise<Connection> {

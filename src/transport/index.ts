@@ -1,2 +1,3 @@
 export * from "./connect.js";
 export * from "./post.js";
+export * from "./probe.js";

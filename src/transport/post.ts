@@ -83,7 +83,7 @@ async function* counting(source: AsyncIterable<Uint8Array>, onProgress?: (n: num
 }
 
 /** An agent that hands out the one connection we opened (proxy and TLS already done), once. */
-function onceAgent(socket: Socket): http.Agent {
+export function onceAgent(socket: Socket): http.Agent {
   const agent = new http.Agent({ keepAlive: false, maxSockets: 1 });
   (agent as unknown as { createConnection: () => Socket }).createConnection = () => socket;
   return agent;

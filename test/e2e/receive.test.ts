@@ -119,9 +119,18 @@ test("refusals: no auth 401 with a challenge, wrong partner, unsigned when signe
   const noAuth = await as2(["send", "--config", myco({ username: "myco", password: "wrong" }), "--partner", "acme", "--json", file("x.edi")]);
   assert.equal(noAuth.status, 1);
   assert.match(JSON.parse(noAuth.stdout).error.message, /HTTP 401/);
+  // Encrypted (CBC) but unsigned for a partner that must sign: the partner hears only
+  // decryption-failed (anything else inside CBC would be a padding oracle, issue 12); the
+  // receiver's own record keeps the real cause.
   const unsigned = await as2(["send", "--config", myco(), "--partner", "acme", "--no-sign", "--mdn", "unsigned", "--json", file("unsigned.edi")]);
   assert.equal(unsigned.status, 1);
-  assert.match(JSON.parse(unsigned.stdout).error.message, /insufficient-message-security/);
+  assert.match(JSON.parse(unsigned.stdout).error.message, /decryption-failed/);
+  const refused = await server.waitFor((e) => e.event === "message" && e.messageId === JSON.parse(unsigned.stdout).files[0].as2MessageId);
+  const refusedRecord = JSON.parse(readFileSync(join(dir, "acme-data", "jobs", `${refused.runId}.json`), "utf8"));
+  assert.match(refusedRecord.error.message, /inside: the partner's messages must be signed/);
+  const plain = await as2(["send", "--config", myco(), "--partner", "acme", "--no-sign", "--no-encrypt", "--mdn", "unsigned", "--json", file("unsigned-plain.edi")]);
+  assert.equal(plain.status, 1);
+  assert.match(JSON.parse(plain.stdout).error.message, /insufficient-message-security/);
   // Hostile file names, built with the library and posted by hand.
   const key = loadPrivateKey(readFileSync(join(dir, "myco.key")));
   const certificate = loadCertificates(readFileSync(join(dir, "myco.crt")))[0]!;

@@ -117,7 +117,7 @@ test("colour follows stderr: stdout redirected to a file on a terminal keeps the
   const out = join(dir, "colour-stdout.txt");
   const base = [process.execPath, ...NODE_ARGS, "send", "--config", cfg, "--partner", "acme", big()].map((a) => `'${a}'`).join(" ");
   const coloured = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
-    const env = { ...process.env, COLUMNS: "120" };
+    const env: NodeJS.ProcessEnv = { ...process.env, COLUMNS: "120" };
     delete env.NO_COLOR;
     delete env.FORCE_COLOR;
     const child = spawn("script", ["-qec", `${base} > '${out}'`, "/dev/null"], { env, stdio: ["ignore", "pipe", "pipe"] });

@@ -28,7 +28,7 @@ function rec(i: number, over: Partial<JobRecord>): JobRecord {
     messages: [{
       as2MessageId: `<m${i}@myco>`, persistedTimestamp: start.getTime(), compressed: true, encrypted: true, signed: true, receiverId: "ACME", senderId: "MYCO",
       transportStatusReceived: 200, deliveryStatus: "Delivered", mdnStatus: "Received", partnerType: "Production",
-      mdnMessage: { persistedTimestamp: start.getTime() + 1000, content: "", disposition: "automatic-action/MDN-sent-automatically; processed", mic: "q1w2e3=", micAlgorithm: "sha-256", signed: true },
+      mdnMessage: { persistedTimestamp: start.getTime() + 1000, content: "", disposition: "automatic-action/MDN-sent-automatically; processed", mic: "q1w2e3=", micAlgorithm: "sha-256", signed: true, mdnError: false },
       attachments: [{ name: `order-${i}.edi`, size: 2048 }],
     }],
     sendDetails: [{

@@ -53,7 +53,7 @@ export function opensslIdentity(name: string, dir: string): TestIdentity {
   if (cached) return cached;
   const keyFile = join(dir, `${name}.key`);
   const certFile = join(dir, `${name}.crt`);
-  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "30", "-subj", `/C=XX/O=as2kit tests/CN=${name}`]);
+  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "365", "-subj", `/C=XX/O=as2kit tests/CN=${name}`]);
   const id = { name, keyFile, certFile, key: loadPrivateKey(readFileSync(keyFile)), certificate: loadCertificates(readFileSync(certFile))[0]! };
   cache.set(`${dir}/${name}`, id);
   return id;

@@ -58,6 +58,8 @@ export function decodeOid(content: Uint8Array): string {
   let v = 0;
   for (let i = 0; i < content.byteLength; i++) {
     const b = content[i]!;
+    // X.690 §8.19.2: a subidentifier is encoded in the fewest octets, so none starts with 0x80.
+    if (b === 0x80 && v === 0) throw malformed("OBJECT IDENTIFIER with a subidentifier padded by 0x80 (X.690 §8.19.2)");
     v = v * 128 + (b & 0x7f);
     if (v > Number.MAX_SAFE_INTEGER) throw malformed("OBJECT IDENTIFIER arc too large");
     if (!(b & 0x80)) {

@@ -9,6 +9,7 @@ import * as pkijs from "pkijs";
 import forge from "node-forge";
 import { As2Error, ErrorCodes } from "../errors.js";
 import { toArrayBuffer } from "../bytes.js";
+import { berTree, parseAsn1, type BerTreeNode } from "../ber/asn1.js";
 import { OID } from "../cms/oids.js";
 
 pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: crypto.webcrypto as unknown as pkijs.ICryptoEngine["crypto"] }));
@@ -43,23 +44,39 @@ export class Certificate {
     return this.parsed;
   }
 
+  // Node gives undefined for an empty Name (RFC 5280 §4.1.2.6 allows an empty subject).
   get subject(): string {
-    return this.x509.subject.replace(/\n/g, ", ");
+    return (this.x509.subject ?? "").replace(/\n/g, ", ");
   }
   get issuer(): string {
-    return this.x509.issuer.replace(/\n/g, ", ");
+    return (this.x509.issuer ?? "").replace(/\n/g, ", ");
   }
   get serialHex(): string {
     return this.x509.serialNumber.toUpperCase();
   }
   get notBefore(): Date {
-    return new Date(this.x509.validFrom);
+    return this.validityDate(this.x509.validFrom, "notBefore");
   }
   get notAfter(): Date {
-    return new Date(this.x509.validTo);
+    return this.validityDate(this.x509.validTo, "notAfter");
   }
+  /**
+   * OpenSSL accepts a certificate whose validity times do not parse and prints them as "Bad time
+   * value": as a Date that is Invalid Date, and checkValidity would call the certificate valid
+   * (every comparison with NaN is false). Such a certificate has no usable validity.
+   */
+  private validityDate(text: string, what: string): Date {
+    const d = new Date(text);
+    if (Number.isNaN(d.getTime())) throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `the certificate's ${what} time cannot be read (${JSON.stringify(text)}): ${this.subject}`);
+    return d;
+  }
+  /** Node throws a plain Error for a key it cannot decode (a malformed or unsupported SubjectPublicKeyInfo). */
   get publicKey(): crypto.KeyObject {
-    return this.x509.publicKey;
+    try {
+      return this.x509.publicKey;
+    } catch (e) {
+      throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `the certificate's public key cannot be read: ${(e as Error).message} (${this.subject})`, { cause: e });
+    }
   }
   /** DER of the issuer Name, for issuerAndSerialNumber (RFC 5652 §10.2.4). */
   get issuerDer(): Buffer {
@@ -73,8 +90,14 @@ export class Certificate {
   get subjectKeyIdentifier(): Buffer | undefined {
     const ext = this.pkijs.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
     if (!ext) return undefined;
-    const inner = asn1js.fromBER(ext.extnValue.getValue());
-    return inner.result instanceof asn1js.OctetString ? Buffer.from(inner.result.getValue()) : undefined;
+    // A malformed extension value is no identifier, as a value that is not an OCTET STRING is not.
+    let inner: asn1js.AsnType;
+    try {
+      inner = parseAsn1(new Uint8Array(ext.extnValue.getValue()), "subjectKeyIdentifier", ErrorCodes.BAD_CERTIFICATE);
+    } catch {
+      return undefined;
+    }
+    return inner instanceof asn1js.OctetString ? Buffer.from(inner.getValue()) : undefined;
   }
   /** A short human name for messages: "CN=..., serial 0x...". */
   describe(): string {
@@ -174,8 +197,64 @@ function isPasswordError(e: unknown): boolean {
   return /bad decrypt|passphrase|password|interrupted or cancelled/i.test(msg);
 }
 
+/**
+ * Iteration counts beyond which an encrypted key is refused. The key derivation runs in native
+ * code (OpenSSL) or in JavaScript (node-forge, for PKCS#12) and cannot be interrupted: a file that
+ * asks for 2^31 PBKDF2 iterations (one changed byte does it; found by the fuzzer) would block the
+ * process for half an hour. OpenSSL writes 2048 and Java 10,000; .NET refuses more than 600,000 on
+ * import, which is also OWASP's advice for PBKDF2-HMAC-SHA256. node-forge is about ten times
+ * slower than OpenSSL and a PKCS#12 file takes two to four derivations, hence its lower limit.
+ */
+export const MAX_KEY_ITERATIONS = 600_000;
+export const MAX_PKCS12_ITERATIONS = 100_000;
+
+function tooManyIterations(count: number, max: number, what: string): As2Error {
+  return new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the ${what} asks for ${count} key-derivation iterations; at most ${max} are run`, {
+    suggestion: "re-encrypt it with fewer iterations, e.g. openssl pkcs8 -topk8 -iter 2048, or openssl pkcs12 -export -iter 2048 -maciter",
+  });
+}
+
+/** Unsigned value of an INTEGER's content octets; Infinity beyond 2^48. */
+function integerValue(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  if (bytes.length - i > 6) return Infinity;
+  let v = 0;
+  for (; i < bytes.length; i++) v = v * 256 + bytes[i]!;
+  return v;
+}
+
+/**
+ * Checks the iteration counts of an EncryptedPrivateKeyInfo (RFC 5958 §3) before OpenSSL sees it.
+ * Every PBE parameter structure has the count right after the salt: PBKDF2-params (RFC 8018
+ * A.2), PBEParameter (RFC 8018 A.3) and pkcs-12PbeParams (RFC 7292 C) alike. Bytes that are not
+ * BER are left to OpenSSL, which then refuses them.
+ */
+function checkKeyIterations(der: Uint8Array): void {
+  const walk = (node: BerTreeNode | undefined, depth: number): void => {
+    const children = node?.children ?? [];
+    children.forEach((c, i) => {
+      const prev = children[i - 1];
+      const isSequence = node!.tagClass === 0 && node!.tagNumber === 16;
+      if (isSequence && c.tagClass === 0 && c.tagNumber === 2 && c.content && prev?.tagClass === 0 && prev.tagNumber === 4) {
+        const count = integerValue(c.content);
+        if (count > MAX_KEY_ITERATIONS) throw tooManyIterations(count, MAX_KEY_ITERATIONS, "encrypted private key");
+      }
+      if (depth < 16) walk(c, depth + 1);
+    });
+  };
+  // berTree, not asn1js: OpenSSL reads BER that asn1js refuses (a constructed salt, found by the fuzzer).
+  walk(berTree(der), 0);
+}
+
 /** A private key from PEM (PKCS#1, PKCS#8, encrypted PKCS#8, legacy DEK-Info) or DER. */
 export function loadPrivateKey(data: Uint8Array, password?: string): crypto.KeyObject {
+  if (looksLikePem(data)) {
+    // Every block, whatever its label: OpenSSL's decoders do not go by the label alone.
+    for (const b of pemBlocks(Buffer.from(data).toString("latin1"))) checkKeyIterations(b.der);
+  } else {
+    checkKeyIterations(data);
+  }
   const attempts: crypto.PrivateKeyInput[] = looksLikePem(data)
     ? [{ key: Buffer.from(data).toString("latin1"), format: "pem", passphrase: password ?? "" }]
     : [
@@ -202,13 +281,44 @@ export interface Pkcs12Options {
   alias?: string;
 }
 
+type Kdf = (...args: unknown[]) => unknown;
+
+/**
+ * Runs node-forge's PKCS#12 parse with its key derivations bounded (MAX_PKCS12_ITERATIONS). The
+ * counts are read by forge itself, some only after decrypting a SafeContents, so the check sits in
+ * front of its three derivation functions (MAC key, PKCS#12 PBE, PBES2/PBKDF2) for the duration
+ * of this synchronous call, and the originals are put back before anything else can run.
+ */
+function withBoundedForgeKdf<T>(fn: () => T): T {
+  const p12 = forge.pkcs12 as unknown as { generateKey: Kdf };
+  const pbe = (forge.pki as unknown as { pbe: { generatePkcs12Key: Kdf } }).pbe;
+  const pkcs5 = forge.pkcs5 as unknown as { pbkdf2: Kdf };
+  const saved = { generateKey: p12.generateKey, generatePkcs12Key: pbe.generatePkcs12Key, pbkdf2: pkcs5.pbkdf2 };
+  const bounded = (original: Kdf, countAt: number): Kdf => function (this: unknown, ...args: unknown[]) {
+    const count = args[countAt];
+    if (typeof count === "number" && count > MAX_PKCS12_ITERATIONS) throw tooManyIterations(count, MAX_PKCS12_ITERATIONS, "PKCS#12 file");
+    return original.apply(this, args);
+  };
+  p12.generateKey = bounded(saved.generateKey, 3); // (password, salt, id, iter, n, md)
+  pbe.generatePkcs12Key = bounded(saved.generatePkcs12Key, 3);
+  pkcs5.pbkdf2 = bounded(saved.pbkdf2, 2); // (password, salt, count, dkLen, md)
+  try {
+    return fn();
+  } finally {
+    p12.generateKey = saved.generateKey;
+    pbe.generatePkcs12Key = saved.generatePkcs12Key;
+    pkcs5.pbkdf2 = saved.pbkdf2;
+  }
+}
+
 /** Key and certificate from a PKCS#12 file: OpenSSL 3 (PBES2/AES), legacy RC2-40/3DES, empty password. */
 export function loadPkcs12(data: Uint8Array, options: Pkcs12Options = {}): KeyPair {
   let p12: forge.pkcs12.Pkcs12Pfx;
   try {
     const asn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(data).toString("binary")));
-    p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, options.password ?? "");
+    p12 = withBoundedForgeKdf(() => forge.pkcs12.pkcs12FromAsn1(asn1, false, options.password ?? ""));
   } catch (e) {
+    if (e instanceof As2Error) throw e;
     const msg = (e as Error).message ?? String(e);
     if (/mac could not be verified|invalid password/i.test(msg)) throw new As2Error(ErrorCodes.BAD_PASSWORD, "wrong password for the PKCS#12 file", { cause: e });
     throw new As2Error(ErrorCodes.BAD_KEY, `not a readable PKCS#12 file: ${msg}`, { cause: e });
@@ -227,10 +337,23 @@ export function loadPkcs12(data: Uint8Array, options: Pkcs12Options = {}): KeyPa
     throw new As2Error(ErrorCodes.BAD_KEY, `the PKCS#12 file holds ${keyBags.length} keys: choose one with alias (${aliases.join(", ")})`);
   }
   if (!keyBag?.key) throw new As2Error(ErrorCodes.BAD_KEY, "the PKCS#12 file holds no private key");
-  const key = crypto.createPrivateKey(forge.pki.privateKeyToPem(keyBag.key));
-  const certs = certBags
-    .filter((b) => b.cert)
-    .map((b) => ({ cert: new Certificate(Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(b.cert!)).getBytes(), "binary")), localKeyId: b.attributes?.localKeyId?.[0] }));
+  // What forge decoded is handed to OpenSSL (the key) and re-encoded (the certificates): both can
+  // fail with plain Errors on values forge accepted.
+  let key: crypto.KeyObject;
+  try {
+    key = crypto.createPrivateKey(forge.pki.privateKeyToPem(keyBag.key));
+  } catch (e) {
+    throw new As2Error(ErrorCodes.BAD_KEY, `the PKCS#12 file's private key cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  let certs: Array<{ cert: Certificate; localKeyId: string | undefined }>;
+  try {
+    certs = certBags
+      .filter((b) => b.cert)
+      .map((b) => ({ cert: new Certificate(Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(b.cert!)).getBytes(), "binary")), localKeyId: b.attributes?.localKeyId?.[0] }));
+  } catch (e) {
+    if (e instanceof As2Error) throw e;
+    throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `a certificate in the PKCS#12 file cannot be read: ${(e as Error).message}`, { cause: e });
+  }
   const keyId = keyBag.attributes?.localKeyId?.[0];
   const mine = certs.find((c) => keyId !== undefined && c.localKeyId === keyId)?.cert ?? certs.find((c) => keyMatchesCertificate(key, c.cert))?.cert;
   if (!mine) throw new As2Error(ErrorCodes.BAD_CERTIFICATE, "the PKCS#12 file holds no certificate for its key");

@@ -146,6 +146,13 @@ function bad(msg: string): As2Error {
   return new As2Error(ErrorCodes.MALFORMED_CMS, `SignedData: ${msg}`);
 }
 
+/** The OID of an AlgorithmIdentifier (RFC 5280 §4.1.1.2): its first element, which must be one. */
+function algorithmOid(algId: asn1js.Sequence, what: string): string {
+  const oid = algId.valueBlock.value[0];
+  if (!(oid instanceof asn1js.ObjectIdentifier)) throw bad(`${what} has no algorithm OID`);
+  return oid.valueBlock.toString();
+}
+
 /** Reads RSASSA-PSS-params (RFC 4055 §3.1) and checks they fit what Node can verify. */
 function readPss(params: unknown, digest: DigestAlgorithm): number {
   let hash: DigestAlgorithm = "sha1";
@@ -156,13 +163,12 @@ function readPss(params: unknown, digest: DigestAlgorithm): number {
       const tag = f.idBlock.tagNumber;
       const inner = (f as asn1js.Constructed).valueBlock?.value?.[0];
       if (tag === 0 && inner instanceof asn1js.Sequence) {
-        const oid = (inner.valueBlock.value[0] as asn1js.ObjectIdentifier).valueBlock.toString();
+        const oid = algorithmOid(inner, "RSASSA-PSS hashAlgorithm");
         hash = digestByOid(oid) ?? (() => { throw new As2Error(ErrorCodes.UNSUPPORTED_ALGORITHM, `PSS hash ${oid}`); })();
       } else if (tag === 1 && inner instanceof asn1js.Sequence) {
         const mgfParams = inner.valueBlock.value[1];
         if (mgfParams instanceof asn1js.Sequence) {
-          const oid = (mgfParams.valueBlock.value[0] as asn1js.ObjectIdentifier).valueBlock.toString();
-          mgfHash = digestByOid(oid) ?? "sha1";
+          mgfHash = digestByOid(algorithmOid(mgfParams, "RSASSA-PSS MGF1 hash")) ?? "sha1";
         }
       } else if (tag === 2 && inner instanceof asn1js.Integer) {
         salt = inner.valueBlock.valueDec;

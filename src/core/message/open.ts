@@ -336,7 +336,9 @@ async function handleEntity(
       if (sigEntity.hadHeaders && sigEntity.headers.has("content-type") && !isPkcs7Signature(sigType)) {
         throw new As2Error(ErrorCodes.MALFORMED_MIME, `the signature part is ${sigType}, not application/pkcs7-signature`);
       }
-      const parsed = parseSignedData(signaturePartBytes(sigEntity));
+      const sigBytes = signaturePartBytes(sigEntity);
+      checkSignedDataCounts(sigBytes, limits);
+      const parsed = parseSignedData(sigBytes);
       if (parsed.certificates.length > limits.maxCertificates) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData carries ${parsed.certificates.length} certificates; at most ${limits.maxCertificates} are read`);
       if (parsed.signers.length > limits.maxSigners) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData has ${parsed.signers.length} signers; at most ${limits.maxSigners} are checked`);
       const candidates = digests.result();
@@ -385,6 +387,56 @@ async function handleEntity(
   }
 }
 
+/** A DER element's tag, contents start and end, or undefined where the bytes are not plain definite-length DER. */
+function tlv(b: Uint8Array, at: number, end: number): { tag: number; start: number; end: number } | undefined {
+  if (at + 2 > end) return undefined;
+  const tag = b[at]!;
+  let p = at + 1;
+  const first = b[p++]!;
+  let len = first;
+  if (first === 0x80) return undefined;
+  if (first & 0x80) {
+    const n = first & 0x7f;
+    if (n > 4 || p + n > end) return undefined;
+    len = 0;
+    for (let k = 0; k < n; k++) len = len * 256 + b[p++]!;
+  }
+  return p + len <= end ? { tag, start: p, end: p + len } : undefined;
+}
+
+/**
+ * Counts certificates and SignerInfos before the SignedData is parsed: thousands of them would
+ * otherwise stall the parser, or trip its node limit with a message that names no limit
+ * (issue 12 case 7). Only plain DER is counted here; anything else is left to the parser's limits.
+ */
+function checkSignedDataCounts(der: Uint8Array, limits: OpenLimits): void {
+  const ci = tlv(der, 0, der.length);
+  const oid = ci && tlv(der, ci.start, ci.end);
+  const explicit = oid && tlv(der, oid.end, ci.end);
+  const sd = explicit && tlv(der, explicit.start, explicit.end);
+  if (!sd) return;
+  const children: Array<{ tag: number; start: number; end: number }> = [];
+  for (let at = sd.start; at < sd.end;) {
+    const c = tlv(der, at, sd.end);
+    if (!c) return;
+    children.push(c);
+    at = c.end;
+  }
+  const count = (e: { start: number; end: number }) => {
+    let n = 0;
+    for (let at = e.start; at < e.end; n++) {
+      const c = tlv(der, at, e.end);
+      if (!c) return n;
+      at = c.end;
+    }
+    return n;
+  };
+  const certs = children.find((c) => c.tag === 0xa0);
+  if (certs && count(certs) > limits.maxCertificates) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData carries ${count(certs)} certificates; at most ${limits.maxCertificates} are read`);
+  const signerInfos = children[children.length - 1];
+  if (signerInfos?.tag === 0x31 && count(signerInfos) > limits.maxSigners) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData has ${count(signerInfos)} signers; at most ${limits.maxSigners} are checked`);
+}
+
 function checkSignerValidity(v: SignatureVerification, o: NonNullable<OpenMessageOptions["signerValidity"]>, state: State): void {
   const validDate = (d: Date | undefined) => (d && !Number.isNaN(d.getTime()) ? d : undefined);
   const [at, what] = validDate(v.signingTime) ? [v.signingTime!, "the signing time"] : validDate(o.messageDate) ? [o.messageDate!, "the message's Date"] : [o.now, "now"];
@@ -406,13 +458,21 @@ function checkSignerValidity(v: SignatureVerification, o: NonNullable<OpenMessag
 async function openDecrypted(dec: DecryptedContent, state: State, options: OpenMessageOptions, limits: OpenLimits, unsignedMicAlg: DigestAlgorithm): Promise<void> {
   const it = dec.content[Symbol.asyncIterator]();
   let finished = false;
+  /** An error of the ciphertext stream itself (its framing, the transport), as opposed to the content's. */
+  let outer: unknown;
   // The inner parsers read through this view; an early error there must not close the decipher.
   const view: AsyncIterable<Uint8Array> = {
     [Symbol.asyncIterator]: () => ({
       next: async () => {
-        const r = await it.next();
-        if (r.done) finished = true;
-        return r;
+        try {
+          const r = await it.next();
+          if (r.done) finished = true;
+          return r;
+        } catch (e) {
+          outer ??= e;
+          finished = true;
+          throw e;
+        }
       },
       return: async () => ({ done: true as const, value: undefined }),
     }),
@@ -423,15 +483,22 @@ async function openDecrypted(dec: DecryptedContent, state: State, options: OpenM
   } catch (e) {
     inner = e;
   }
-  let tail: unknown;
+  let tail: unknown = outer;
   try {
     while (!finished) if ((await it.next()).done) finished = true;
   } catch (e) {
-    tail = e;
+    tail ??= e;
   }
   // Errors of the outer structure or the transport (truncation, size) say nothing about the key.
   if (isAs2Error(tail) && tail.code !== ErrorCodes.DECRYPTION_FAILED) throw tail;
-  if (!dec.keyRecovered || tail || isAs2Error(inner) && inner.code === ErrorCodes.DECRYPTION_FAILED) {
+  // CBC has no integrity of its own: a flipped ciphertext bit garbles the content (a signature or
+  // structure failure) unless it breaks the padding (a decryption failure). Answering the two
+  // differently is a padding oracle that lets anyone holding a captured message decrypt it
+  // (Vaudenay 2002; EFAIL). So after a non-authenticated cipher every failure inside is answered
+  // as decryption-failed; the real cause stays in `cause` for the job record. AES-GCM
+  // (AuthEnvelopedData) checks its tag, so a failure after it is genuine and keeps its answer.
+  const aead = dec.contentType === "authEnveloped-data";
+  if (!dec.keyRecovered || tail || (inner && !aead) || (isAs2Error(inner) && inner.code === ErrorCodes.DECRYPTION_FAILED)) {
     throw new As2Error(ErrorCodes.DECRYPTION_FAILED, "decryption failed: the message was not encrypted for our key, or it was corrupted", { cause: tail ?? inner });
   }
   if (inner) throw inner;

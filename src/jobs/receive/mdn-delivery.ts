@@ -71,7 +71,7 @@ export class MdnDelivery {
       const entry = await store.outbox.get(id);
       if (!entry) return;
       if (!/^https?:/i.test(entry.url)) {
-        await this.giveUp(entry, `cannot deliver an MDN to ${entry.url}: only http(s) Receipt-Delivery-Options are supported`);
+        await this.giveUp(entry, `the async MDN was not sent: ${entry.url} is not allowed (only http(s) Receipt-Delivery-Options are delivered)`);
         return;
       }
       const refused = refusedAsyncMdnUrl(this.s.config.partners[entry.partner], entry.url);

@@ -189,7 +189,9 @@ export async function finishFrom(s: Services, start: LedgerEntry, source: AsyncI
     try {
       entry = await openStep(s, entry, source!);
     } catch (e) {
-      const problem = req?.bodyProblem(e);
+      // The HTTP body's own problems (cut off, too large) apply only while it is what is being
+      // read: an async message is opened from the spool after its 200, when the socket may be long gone.
+      const problem = entry.spool ? undefined : req?.bodyProblem(e);
       if (problem?.code === ErrorCodes.LIMIT_EXCEEDED && !entry.spool) return refuse(s, entry, notifier, 413, problem);
       failure = problem ?? asAs2Error(e);
     }

@@ -12,6 +12,11 @@ import { recordEntry } from "./job-record.js";
 import { dispositionText, replyMdn } from "./reply-mdn.js";
 import type { Services } from "./services.js";
 
+function hiddenCause(e: As2Error): string {
+  const cause = e.cause as { message?: string } | undefined;
+  return e.code === "AS2_ERR_DECRYPTION_FAILED" && cause?.message && cause.message !== e.message ? ` (inside: ${cause.message})` : "";
+}
+
 export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2Error): Promise<LedgerEntry> {
   const skipped = !failure && entry.outcome === "skipped";
   const disposition: DispositionSpec = failure
@@ -22,7 +27,9 @@ export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2E
   const recorded: LedgerEntry = {
     ...entry, step: "recorded", at: s.now().toISOString(),
     outcome: failure ? "failed" : skipped ? "skipped" : "stored",
-    ...(failure ? { error: { code: failure.code, message: failure.message, disposition: failure.disposition } } : {}),
+    // The MDN says only failure.message; the record also keeps a hidden cause (a content failure
+    // behind "decryption failed", see core openDecrypted) for the operator.
+    ...(failure ? { error: { code: failure.code, message: `${failure.message}${hiddenCause(failure)}`, disposition: failure.disposition } } : {}),
     ...(reply.mdn ? { mdn: reply.mdn } : {}),
   };
   delete recorded.tmp;
