@@ -181,6 +181,16 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
           attempt: (_i, n, prev) => { if (n > 1) out.warn(`${basename(files[_i]!.path)}: attempt ${n} after: ${prev?.message ?? "?"}`); },
           fileFinished: (_i, entry, error) => out.done(entry.status === "SUCCESS" ? true : entry.status === "AWAITING_MDN" ? "pending" : false, `${basename(entry.name)} ${entry.status}${error ? `: ${error.message}` : ""}`),
           warning: (w) => out.warn(w),
+          exchange: g.verbose ? (_i, e) => {
+            const lines = [
+              `> ${e.request.method} ${e.request.url}`,
+              ...Object.entries(e.request.headers).map(([k, v]) => `> ${k}: ${v}`),
+              `< ${e.response.status} ${e.response.statusText}${e.response.url !== e.request.url ? ` (from ${e.response.url})` : ""}`,
+              ...Object.entries(e.response.headers).map(([k, v]) => `< ${k}: ${v}`),
+              ...Object.entries(e.mdn ?? {}).map(([k, v]) => `  MDN ${k}: ${v}`),
+            ];
+            for (const l of lines) out.log(out.color.dim(l));
+          } : undefined,
         },
       }));
       if (waitMdn !== undefined && record.state === "AWAITING_MDN") {

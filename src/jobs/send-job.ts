@@ -10,14 +10,14 @@ import { hostname, userInfo } from "node:os";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import { As2Error, ErrorCodes, buildMessage, isAs2Error, tap, type Certificate } from "../core/index.js";
+import { As2Error, ErrorCodes, buildMessage, isAs2Error, parseMdn, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobStore, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
-import { postMessage, type PostSpec, type RequestBody } from "../transport/index.js";
+import { postMessage, type PostResponse, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
-import { judgeResponse, writeMdnFile, type Outcome } from "./receipts.js";
+import { judgeResponse, responseHeaders, writeMdnFile, type Outcome } from "./receipts.js";
 import { notify, type NotifySpec } from "./notify.js";
 import { crashPoint } from "./crash-point.js";
 import { advertised } from "./advertised.js";
@@ -30,6 +30,33 @@ export interface SendEvents {
   attempt?(index: number, attempt: number, previousError?: Error): void;
   fileFinished?(index: number, entry: FileEntry, error?: { code: string; message: string }): void;
   warning?(text: string): void;
+  /**
+   * --verbose: the exchange as it happened - the request line and headers (Authorization and
+   * Proxy-Authorization are added by the transport and never appear here), the answer's status
+   * and headers, and the MDN's fields when there is one.
+   */
+  exchange?(index: number, e: Exchange): void;
+}
+
+export interface Exchange {
+  request: { method: string; url: string; headers: Record<string, string> };
+  response: { status: number; statusText: string; url: string; headers: Record<string, string> };
+  mdn?: Record<string, string>;
+}
+
+/** An MDN's machine-readable fields, for --verbose; undefined when the answer is not one. */
+function mdnFieldsOf(res: PostResponse): Record<string, string> | undefined {
+  try {
+    return parseMdn(responseHeaders(res), res.body).fields;
+  } catch {
+    return undefined;
+  }
+}
+
+const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie)$/i;
+
+function printable(h: Record<string, string | string[] | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).filter(([k, v]) => v !== undefined && !SECRET_HEADER.test(k)).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v!]));
 }
 
 export interface SendFile {
@@ -261,6 +288,13 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
       }, o.signal);
       await micRecorded;
       crashPoint("send:posted");
+      if (o.events?.exchange) {
+        o.events.exchange(i, {
+          request: { method: "POST", url: spec.url, headers: printable(headers) },
+          response: { status: res.status, statusText: res.statusText, url: res.url, headers: printable(res.headers) },
+          mdn: mdnFieldsOf(res),
+        });
+      }
       detail.attempts = res.attempts;
       detail.httpStatus = res.status;
       const outcome = judgeResponse(res, { detail, partnerCertificates: partnerCerts, now: now(), quirks: o.partner.quirks });

@@ -122,3 +122,18 @@ test("2: an MDN signed without signed attributes (IBM Sterling B2B Integrator) v
   assert.equal(job.sendDetails![0]!.mdnChecks!.signature.verdict, "pass");
   assert.equal(job.sendDetails![0]!.mdnChecks!.mic.verdict, "pass");
 });
+
+test("issue 16: --verbose shows the exchange (request line and headers, status and headers, the MDN's fields) and never the credentials", async () => {
+  const r = await as2(["send", "--config", config("verbose", "/as2", { mdn: { request: "signed" }, username: "myco", password: "s3cret-Pass" }), "--partner", "acme", "--verbose", file("verbose.edi")]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /> POST http:\/\/127\.0\.0\.1:\d+\/as2/);
+  assert.match(r.stderr, /> AS2-From: MYCO/);
+  assert.match(r.stderr, /> Disposition-Notification-Options: signed-receipt-protocol/);
+  assert.match(r.stderr, /< 200 /);
+  assert.match(r.stderr, /< as2-version: 1\.2/i);
+  assert.match(r.stderr, /MDN disposition: automatic-action\/MDN-sent-automatically; processed/);
+  assert.match(r.stderr, /MDN received-content-mic: /);
+  assert.doesNotMatch(r.stderr, /s3cret-Pass|authorization/i);
+  const quiet = await as2(["send", "--config", config("verbose", "/as2", { mdn: { request: "signed" } }), "--partner", "acme", file("notverbose.edi")]);
+  assert.doesNotMatch(quiet.stderr, /> POST/);
+});
