@@ -96,8 +96,11 @@ export interface ReceivedLedger {
   /** Takes (from, messageId) atomically for a new entry; or returns the entry that holds it. */
   reserve(entry: LedgerEntry): Promise<Reservation>;
   get(from: string, messageId: string): Promise<LedgerEntry | undefined>;
-  /** Writes the entry's new step; only the run that holds the entry calls this. */
-  advance(entry: LedgerEntry): Promise<void>;
+  /**
+   * Writes the entry's new step; only the run that holds the entry calls this. `durable: false`
+   * for marks recovery can do without (`committed`, `answered`: see the pipeline's steps).
+   */
+  advance(entry: LedgerEntry, options?: { durable?: boolean }): Promise<void>;
   /**
    * Replaces the entry held by `expectRunId` (a failed message being sent again, or a dead
    * owner's work taken over), atomically; false when someone else changed it first.
@@ -188,8 +191,8 @@ export class FileReceivedLedger implements ReceivedLedger {
     }
   }
 
-  async advance(entry: LedgerEntry): Promise<void> {
-    await writeFileAtomic(this.path(entry.from, entry.messageId), JSON.stringify(entry));
+  async advance(entry: LedgerEntry, options: { durable?: boolean } = {}): Promise<void> {
+    await writeFileAtomic(this.path(entry.from, entry.messageId), JSON.stringify(entry), 0o600, options.durable !== false);
     if (entry.step === "answered") await rm(this.marker(entry), { force: true });
   }
 

@@ -96,7 +96,13 @@ export function rc2FromKeyLength(d: DecodedCipher, keyBytes: number): DecodedCip
 
 /** Reads an AlgorithmIdentifier (DER/BER bytes) of a content-encryption algorithm. */
 export function decodeCipherAlgorithm(algId: Uint8Array): DecodedCipher {
-  const parsed = asn1js.fromBER(toArrayBuffer(algId));
+  let parsed: ReturnType<typeof asn1js.fromBER>;
+  try {
+    parsed = asn1js.fromBER(toArrayBuffer(algId));
+  } catch (e) {
+    // asn1js throws plain Errors on some malformed values (a bad time string): fuzz finding.
+    throw new As2Error(ErrorCodes.MALFORMED_CMS, `content-encryption AlgorithmIdentifier cannot be read: ${(e as Error).message}`, { cause: e });
+  }
   if (parsed.offset === -1 || !(parsed.result instanceof asn1js.Sequence)) {
     throw new As2Error(ErrorCodes.MALFORMED_CMS, "content-encryption AlgorithmIdentifier is not a SEQUENCE");
   }

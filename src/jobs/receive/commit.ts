@@ -11,7 +11,7 @@
  *   and appends again, so a half-done append is not doubled.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, readdir, rename, rm, truncate } from "node:fs/promises";
+import { lstat, readdir, rename, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { As2Error, ErrorCodes } from "../../core/index.js";
@@ -94,10 +94,11 @@ export async function commitStep(s: Services, entry: LedgerEntry): Promise<Ledge
   }
   await fsyncPath(dir);
   crashPoint("receive:linked");
+  // Not fsynced: until `recorded` is durable the temp file stays, linked to the inbox name, so a
+  // crash that loses this mark leaves `verified` + a temp file with two links, which recovery
+  // resolves by inode. The `record` step removes the temp file.
   const committed: LedgerEntry = { ...entry, step: "committed", at: s.now().toISOString(), ...(file ? { file } : {}), ...(skipped ? { outcome: "skipped" as const } : {}) };
-  delete committed.tmp;
-  await s.store.received.advance(committed);
-  await rm(tmp, { force: true });
+  await s.store.received.advance(committed, { durable: false });
   crashPoint("receive:committed");
   return committed;
 }

@@ -34,6 +34,8 @@ export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2E
   };
   delete recorded.tmp;
   await s.store.received.advance(recorded);
+  // The outcome is durable: the verified temp file (linked into the inbox, or skipped) can go.
+  if (entry.tmp) await rm(entry.tmp, { force: true });
   await recordEntry(s, recorded, [...reply.warnings, ...(skipped && detail ? [detail] : [])]);
   if (entry.spool) await rm(entry.spool, { force: true });
   crashPoint("receive:recorded");
@@ -62,7 +64,9 @@ export async function answerAsync(s: Services, entry: LedgerEntry, url: string, 
  */
 export async function markAnswered(s: Services, entry: LedgerEntry, sync?: { delivered: boolean }): Promise<void> {
   if (sync?.delivered) crashPoint("receive:answered");
-  await s.store.received.advance({ ...entry, step: "answered", at: s.now().toISOString() });
+  // Not fsynced: lost, it leaves `recorded`, which recovery answers again (async: the MDN is
+  // queued a second time, which the partner ignores as a copy; sync: a warning only).
+  await s.store.received.advance({ ...entry, step: "answered", at: s.now().toISOString() }, { durable: false });
   if (!sync || !entry.mdnRequest.wanted) return;
   await s.store.jobs.update(entry.runId, (r) => {
     if (sync.delivered) {
