@@ -101,7 +101,9 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   // One more than the limit, so that the handler can tell "more than allowed" (431) from "exactly".
   server.maxHeadersCount = r.maxHeaderCount + 1;
   receiver.watch(server);
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => { ctx.output.log(`${sig}: no new connections; finishing what is in flight`); stop(); });
+  // on, not once: the same signal may arrive twice (the process group and bin/as2.js passing it
+  // on), and a second delivery must not kill a receiver that is finishing its messages.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => { if (!closing) ctx.output.log(`${sig}: no new connections; finishing what is in flight`); stop(); });
   await new Promise<void>((resolve, reject) => {
     server!.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "EADDRINUSE" ? new UsageError(`cannot listen on ${r.host}:${r.port}: the port is in use`) : e));
     server!.listen(r.port, r.host, () => resolve());

@@ -69,6 +69,9 @@ async function fromEarlierJob(store: JobStore, flags: SendFlags): Promise<{ reco
 
 const COMPRESSION_ORDERS = ["before-signing", "after-signing"];
 
+/** Signals closer together than this count as one (see the SIGINT/SIGTERM handler). */
+const SIGNAL_BURST_MS = 500;
+
 /**
  * --compress takes an optional order; commander would take a file name after it for the order,
  * so anything that is not an order goes back to the files.
@@ -157,8 +160,13 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
     if (flags.dryRun) return dryRun(files, flags, ctx.config.dataDir, runId, g, out, buildOptionsFor(ctx.config, partnerName, partner, keys), postSpecFor(partnerName, partner), partner.contentType);
 
     const controller = new AbortController();
+    let firstSignalAt = 0;
     const signals: Array<[NodeJS.Signals, () => void]> = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, () => {
-      if (controller.signal.aborted) process.exit(sig === "SIGINT" ? EXIT.SIGINT : EXIT.SIGTERM); // a second signal: stop now
+      // A second signal stops at once; one within SIGNAL_BURST_MS of the first is the same signal
+      // arriving twice (from the terminal's process group and from bin/as2.js, which passes it on).
+      if (controller.signal.aborted && Date.now() - firstSignalAt < SIGNAL_BURST_MS) return;
+      if (controller.signal.aborted) process.exit(sig === "SIGINT" ? EXIT.SIGINT : EXIT.SIGTERM);
+      firstSignalAt = Date.now();
       out.warn(`${sig}: abandoning the current file and recording the job as INTERRUPTED (send ${sig} again to quit at once)`);
       controller.abort(sig);
     }]);
