@@ -48,8 +48,8 @@ export const CIPHERS: Record<ContentCipher, CipherSpec> = {
 const RC2_VERSION_OF_BITS: Record<number, number> = { 40: 160, 64: 120, 128: 58 };
 function rc2BitsOfVersion(v: number): number {
   for (const [bits, ver] of Object.entries(RC2_VERSION_OF_BITS)) if (ver === v) return Number(bits);
-  // RFC 2268: versions >= 256 are the effective bits themselves.
-  if (v >= 256) return v;
+  // RFC 2268: versions >= 256 are the effective bits themselves (at most 1024).
+  if (v >= 256 && v <= 1024) return v;
   throw new As2Error(ErrorCodes.UNSUPPORTED_ALGORITHM, `RC2 parameter version ${v} is not supported`);
 }
 
@@ -140,6 +140,8 @@ export function decodeCipherAlgorithm(algId: Uint8Array): DecodedCipher {
       const iv = v[0] instanceof asn1js.OctetString ? octets(v[0]) : Buffer.alloc(8);
       const last = v[v.length - 1];
       const bits = last instanceof asn1js.Integer ? int(last) : 128;
+      // RFC 2144/2984: 40 to 128 bits in steps of 8 (a fuzzed -1664 once reached randomBytes).
+      if (!Number.isInteger(bits) || bits < 40 || bits > 128 || bits % 8) throw bad(`CAST5 key length ${bits} bits (40-128, whole bytes)`);
       return { alg: "cast5", iv, keyLength: bits / 8 };
     }
     case OID.ideaCbc: {
