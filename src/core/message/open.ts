@@ -47,6 +47,9 @@ export const DEFAULT_OPEN_LIMITS: OpenLimits = {
   maxMemorySpoolBytes: 64 * 1024 * 1024,
 };
 
+/** Marks an error thrown by the caller's onPayload (not by the message). */
+const LOCAL_FAILURE = Symbol("as2kit.localFailure");
+
 /** Bytes kept aside to be read again (a temp file, or memory): see OpenMessageOptions.spool. */
 export interface Spooled {
   open(): AsyncIterable<Uint8Array>;
@@ -377,7 +380,24 @@ async function handleEntity(
   const info: PayloadInfo = { headers: head.headers, contentType: head.headers.get("content-type") ?? "application/octet-stream", filename };
   let size = 0;
   const counted = tap(decodeTransferStream(payloadBody, cte), (c) => (size += c.byteLength));
-  await options.onPayload(info, counted);
+  // Errors of the payload stream (the message's content: inflation, decoding, deciphering) are
+  // marked as such, so that only the receiver's own failures (a full disk, a refused write) count
+  // as local: openDecrypted passes those on as they are, since they say nothing about the ciphertext.
+  let fromSource = false;
+  const source = (async function* () {
+    try {
+      yield* counted;
+    } catch (e) {
+      fromSource = true;
+      throw e;
+    }
+  })();
+  try {
+    await options.onPayload(info, source);
+  } catch (e) {
+    if (!fromSource && e && typeof e === "object") (e as Record<symbol, unknown>)[LOCAL_FAILURE] = true;
+    throw e;
+  }
   await drain(counted);
   state.payloadDelivered = true;
   state.result.payload = { ...info, size };
@@ -498,6 +518,7 @@ async function openDecrypted(dec: DecryptedContent, state: State, options: OpenM
   // as decryption-failed; the real cause stays in `cause` for the job record. AES-GCM
   // (AuthEnvelopedData) checks its tag, so a failure after it is genuine and keeps its answer.
   const aead = dec.contentType === "authEnveloped-data";
+  if (!tail && inner && typeof inner === "object" && (inner as Record<symbol, unknown>)[LOCAL_FAILURE] && dec.keyRecovered) throw inner;
   if (!dec.keyRecovered || tail || (inner && !aead) || (isAs2Error(inner) && inner.code === ErrorCodes.DECRYPTION_FAILED)) {
     throw new As2Error(ErrorCodes.DECRYPTION_FAILED, "decryption failed: the message was not encrypted for our key, or it was corrupted", { cause: tail ?? inner });
   }
