@@ -41,10 +41,31 @@ export class ByteReader {
     }
   }
 
-  /** Makes sure n bytes are buffered; false if the stream ends first. */
+  /**
+   * Makes sure n bytes are buffered; false if the stream ends first. The chunks are gathered and
+   * joined once: joining at every chunk (as pull() does) copies the buffer again for each one,
+   * and a 16 MiB element arriving in 4 KiB pieces then cost 4 s of CPU (32 GB copied), so a slow
+   * sender could make every request expensive.
+   */
   async ensure(n: number): Promise<boolean> {
-    while (this.available < n) if (!(await this.pull())) return false;
-    return true;
+    if (this.available >= n) return true;
+    if (this.done) return false;
+    const parts: Buffer[] = this.available ? [this.buf.subarray(this.off)] : [];
+    let have = this.available;
+    while (have < n) {
+      const r = await this.it.next();
+      if (r.done) {
+        this.done = true;
+        break;
+      }
+      const chunk = asBuffer(r.value);
+      if (chunk.length === 0) continue;
+      parts.push(chunk);
+      have += chunk.length;
+    }
+    this.buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.off = 0;
+    return have >= n;
   }
 
   async peek(n: number): Promise<Buffer> {
