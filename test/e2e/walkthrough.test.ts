@@ -65,12 +65,14 @@ function walkthroughLines(): string[] {
   return lines;
 }
 
-/** Installs the package as a user would: npm pack (prepack builds), then npm install of the tarball. */
+/** Installs the package as a user would: npm pack of the built tree, then npm install of the tarball. */
 async function installPackage(root: string): Promise<{ bin: string; notes: string[] }> {
   const env = userEnv([]);
   const packDir = join(root, "pack");
   mkdirSync(packDir);
-  const pack = await run("npm", ["pack", "--pack-destination", packDir, "--silent"], { cwd: REPO, env, timeoutMs: 180_000 });
+  // --ignore-scripts: dist/ is already built (npm test's pretest); rebuilding it here (prepack)
+  // would rewrite files that tests running beside this one are loading.
+  const pack = await run("npm", ["pack", "--ignore-scripts", "--pack-destination", packDir, "--silent"], { cwd: REPO, env, timeoutMs: 180_000 });
   assert.equal(pack.status, 0, `npm pack: ${show(pack)}`);
   const tarballs = readdirSync(packDir).filter((f) => f.endsWith(".tgz"));
   assert.equal(tarballs.length, 1, `npm pack made ${tarballs.join(", ") || "nothing"}`);
