@@ -174,8 +174,8 @@ function supervise(s: Session): Promise<{ iterations: number; fuzzMs: number; se
         if (cur.running && cur.runs !== lastRuns) {
           lastRuns = cur.runs;
           since = Date.now();
-        } else if (cur.running && Date.now() - since > s.timeoutMs + 1500) {
-          killed("hang", `no result within ${s.timeoutMs} ms (synchronous: the worker thread stopped responding)`);
+        } else if (cur.running && Date.now() - since > (cur.timeoutMs || s.timeoutMs) + 1500) {
+          killed("hang", `no result within ${cur.timeoutMs || s.timeoutMs} ms (synchronous: the worker thread stopped responding)`);
           return;
         } else if (!cur.running) {
           since = Date.now();

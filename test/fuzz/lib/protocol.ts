@@ -50,13 +50,13 @@ export type WorkerMessage =
 
 /**
  * Shared state: [0] state (1 = running an input), [1] position, [2] data length, [3] meta length,
- * [4] runs started (the watchdog's sign of life: minimisation runs one position many times); then
- * meta JSON and data.
+ * [4] runs started (the watchdog's sign of life: minimisation runs one position many times),
+ * [5] this run's time limit in ms; then meta JSON and data.
  */
 export const SHARED_HEADER = 32;
 export const SHARED_BYTES = 4 * 1024 * 1024;
 
-export function writeCurrent(shared: SharedArrayBuffer, position: number, data: Uint8Array, meta: InputMeta): void {
+export function writeCurrent(shared: SharedArrayBuffer, position: number, data: Uint8Array, meta: InputMeta, timeoutMs: number): void {
   const head = new Int32Array(shared, 0, 8);
   const metaBytes = Buffer.from(JSON.stringify(meta));
   const room = SHARED_BYTES - SHARED_HEADER - metaBytes.length;
@@ -67,6 +67,7 @@ export function writeCurrent(shared: SharedArrayBuffer, position: number, data: 
   Atomics.store(head, 1, position);
   Atomics.store(head, 2, n);
   Atomics.store(head, 3, metaBytes.length);
+  Atomics.store(head, 5, timeoutMs);
   Atomics.add(head, 4, 1);
   Atomics.store(head, 0, 1);
 }
@@ -75,10 +76,11 @@ export function markIdle(shared: SharedArrayBuffer): void {
   Atomics.store(new Int32Array(shared, 0, 8), 0, 0);
 }
 
-export function readCurrent(shared: SharedArrayBuffer): { running: boolean; position: number; runs: number; data: Buffer; meta: InputMeta } {
+export function readCurrent(shared: SharedArrayBuffer): { running: boolean; position: number; runs: number; timeoutMs: number; data: Buffer; meta: InputMeta } {
   const head = new Int32Array(shared, 0, 8);
   const running = Atomics.load(head, 0) === 1;
   const runs = Atomics.load(head, 4);
+  const timeoutMs = Atomics.load(head, 5);
   const position = Atomics.load(head, 1);
   const n = Atomics.load(head, 2);
   const m = Atomics.load(head, 3);
@@ -89,5 +91,5 @@ export function readCurrent(shared: SharedArrayBuffer): { running: boolean; posi
   } catch {
     /* torn read while the worker was writing: the data is still useful */
   }
-  return { running, position, runs, data: Buffer.from(body.subarray(m, m + n)), meta };
+  return { running, position, runs, timeoutMs, data: Buffer.from(body.subarray(m, m + n)), meta };
 }
