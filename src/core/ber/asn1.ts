@@ -58,6 +58,8 @@ export function berTree(bytes: Uint8Array, maxDepth = 32): BerTreeNode | undefin
       if (!node.constructed) throw new Error("malformed");
       node.children = [];
       while (!(bytes[pos] === 0 && bytes[pos + 1] === 0)) node.children.push(read(end, depth + 1));
+      // The end-of-contents must lie inside the enclosing element too.
+      if (pos + 2 > end) throw new Error("malformed");
       pos += 2;
       return node;
     }
@@ -73,6 +75,8 @@ export function berTree(bytes: Uint8Array, maxDepth = 32): BerTreeNode | undefin
     if (node.constructed) {
       node.children = [];
       while (pos < stop) node.children.push(read(stop, depth + 1));
+      // X.690 §8.1: a constructed element's contents are exactly its children.
+      if (pos !== stop) throw new Error("malformed");
     } else {
       node.content = bytes.subarray(pos, stop);
       pos = stop;

@@ -6,6 +6,7 @@
 import { Buffer } from "node:buffer";
 import * as crypto from "node:crypto";
 import * as asn1js from "asn1js";
+import { berTree } from "../ber/asn1.js";
 import { As2Error, ErrorCodes, asAs2Error } from "../errors.js";
 import { toArrayBuffer } from "../bytes.js";
 import { der, tlv, constructedOctetString, END_OF_CONTENTS, indefiniteHeader } from "../ber/writer.js";
@@ -117,52 +118,14 @@ interface KeyTrans {
   encryptedKey: Buffer;
 }
 
-/**
- * Checks that every constructed element's contents are exactly its children (X.690 §8.1): asn1js
- * reads a SEQUENCE whose length is one short, or a child that runs past its parent, without a
- * word, and a key block mangled that way was once decrypted and stored (issue 12).
- */
-function checkLayout(buf: Buffer, start = 0, end = buf.length, depth = 0): number {
-  if (depth > 32) throw new As2Error(ErrorCodes.MALFORMED_CMS, "RecipientInfos are nested too deeply");
-  let i = start;
-  while (i < end) {
-    if (buf[i] === 0 && buf[i + 1] === 0) return i; // end-of-contents of an indefinite parent
-    const tag = buf[i]!;
-    let p = i + 1;
-    if ((tag & 0x1f) === 0x1f) {
-      // High tag number: continuation octets, then the last one (X.690 §8.1.2.4).
-      while (p < end && buf[p]! & 0x80) p++;
-      p++;
-    }
-    if (p >= end) throw new As2Error(ErrorCodes.MALFORMED_CMS, "RecipientInfos end inside an element header");
-    const first = buf[p++]!;
-    const constructed = (tag & 0x20) !== 0;
-    if (first === 0x80) {
-      if (!constructed) throw new As2Error(ErrorCodes.MALFORMED_CMS, "an indefinite length on a primitive element in RecipientInfos");
-      const eoc = checkLayout(buf, p, end, depth + 1);
-      if (buf[eoc] !== 0 || buf[eoc + 1] !== 0) throw new As2Error(ErrorCodes.MALFORMED_CMS, "an indefinite-length element in RecipientInfos has no end-of-contents");
-      i = eoc + 2;
-      continue;
-    }
-    let len = first;
-    if (first & 0x80) {
-      const n = first & 0x7f;
-      if (n > 4 || p + n > end) throw new As2Error(ErrorCodes.MALFORMED_CMS, "a bad length in RecipientInfos");
-      len = 0;
-      for (let k = 0; k < n; k++) len = len * 256 + buf[p++]!;
-    }
-    if (p + len > end) throw new As2Error(ErrorCodes.MALFORMED_CMS, "an element in RecipientInfos runs past its enclosing element");
-    if (constructed && checkLayout(buf, p, p + len, depth + 1) !== p + len) throw new As2Error(ErrorCodes.MALFORMED_CMS, "a constructed element in RecipientInfos is not exactly its contents");
-    i = p + len;
-  }
-  return i;
-}
-
 function parseRecipientInfos(raw: Buffer): KeyTrans[] {
   if (raw.length > MAX_RECIPIENT_INFOS_BYTES) {
     throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `RecipientInfos take ${raw.length} bytes; at most ${MAX_RECIPIENT_INFOS_BYTES} are read`);
   }
-  if (checkLayout(raw) !== raw.length) throw new As2Error(ErrorCodes.MALFORMED_CMS, "RecipientInfos have bytes past their end");
+  // asn1js reads a SEQUENCE whose length is one short, or a child that runs past its parent,
+  // without a word, and a key block mangled that way was once decrypted and stored (issue 12):
+  // the exact layout (X.690 §8.1) is checked first.
+  if (!berTree(raw)) throw new As2Error(ErrorCodes.MALFORMED_CMS, "RecipientInfos are not well-formed BER (an element does not fit its enclosing one)");
   let parsed: ReturnType<typeof asn1js.fromBER>;
   try {
     parsed = asn1js.fromBER(toArrayBuffer(raw));

@@ -10,6 +10,7 @@ import { As2Error, ErrorCodes, isAs2Error } from "../errors.js";
 import { collect, fromBytes } from "../bytes.js";
 import { drain, tap, limitSize } from "../streams.js";
 import { ByteReader } from "../ber/byte-reader.js";
+import { berTree } from "../ber/asn1.js";
 import { BerReader } from "../ber/reader.js";
 import { Headers, parseContentType, parseParameterized } from "../mime/headers.js";
 import { readEntityHead, parseEntityBytes, type EntityHead } from "../mime/entity.js";
@@ -407,54 +408,20 @@ async function handleEntity(
   }
 }
 
-/** A DER element's tag, contents start and end, or undefined where the bytes are not plain definite-length DER. */
-function tlv(b: Uint8Array, at: number, end: number): { tag: number; start: number; end: number } | undefined {
-  if (at + 2 > end) return undefined;
-  const tag = b[at]!;
-  let p = at + 1;
-  const first = b[p++]!;
-  let len = first;
-  if (first === 0x80) return undefined;
-  if (first & 0x80) {
-    const n = first & 0x7f;
-    if (n > 4 || p + n > end) return undefined;
-    len = 0;
-    for (let k = 0; k < n; k++) len = len * 256 + b[p++]!;
-  }
-  return p + len <= end ? { tag, start: p, end: p + len } : undefined;
-}
-
 /**
  * Counts certificates and SignerInfos before the SignedData is parsed: thousands of them would
  * otherwise stall the parser, or trip its node limit with a message that names no limit
- * (issue 12 case 7). Only plain DER is counted here; anything else is left to the parser's limits.
+ * (issue 12 case 7). Bytes berTree cannot read are left to the parser's own errors.
  */
 function checkSignedDataCounts(der: Uint8Array, limits: OpenLimits): void {
-  const ci = tlv(der, 0, der.length);
-  const oid = ci && tlv(der, ci.start, ci.end);
-  const explicit = oid && tlv(der, oid.end, ci.end);
-  const sd = explicit && tlv(der, explicit.start, explicit.end);
-  if (!sd) return;
-  const children: Array<{ tag: number; start: number; end: number }> = [];
-  for (let at = sd.start; at < sd.end;) {
-    const c = tlv(der, at, sd.end);
-    if (!c) return;
-    children.push(c);
-    at = c.end;
-  }
-  const count = (e: { start: number; end: number }) => {
-    let n = 0;
-    for (let at = e.start; at < e.end; n++) {
-      const c = tlv(der, at, e.end);
-      if (!c) return n;
-      at = c.end;
-    }
-    return n;
-  };
-  const certs = children.find((c) => c.tag === 0xa0);
-  if (certs && count(certs) > limits.maxCertificates) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData carries ${count(certs)} certificates; at most ${limits.maxCertificates} are read`);
-  const signerInfos = children[children.length - 1];
-  if (signerInfos?.tag === 0x31 && count(signerInfos) > limits.maxSigners) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData has ${count(signerInfos)} signers; at most ${limits.maxSigners} are checked`);
+  // ContentInfo { contentType, [0] EXPLICIT SignedData { ..., [0] certificates?, ..., signerInfos SET } }
+  const signedData = berTree(der)?.children?.[1]?.children?.[0]?.children;
+  if (!signedData) return;
+  const certs = signedData.find((c) => c.tagClass === 2 && c.tagNumber === 0)?.children?.length ?? 0;
+  if (certs > limits.maxCertificates) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData carries ${certs} certificates; at most ${limits.maxCertificates} are read`);
+  const last = signedData[signedData.length - 1];
+  const signers = last?.tagClass === 0 && last.tagNumber === 17 ? last.children?.length ?? 0 : 0;
+  if (signers > limits.maxSigners) throw new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the SignedData has ${signers} signers; at most ${limits.maxSigners} are checked`);
 }
 
 function checkSignerValidity(v: SignatureVerification, o: NonNullable<OpenMessageOptions["signerValidity"]>, state: State): void {
