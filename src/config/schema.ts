@@ -16,61 +16,72 @@ const httpUrl = z.string().regex(/^https?:\/\/[^\s]+$/i, { message: "must be an 
 const seconds = z.number().min(0);
 const positiveInt = z.number().int().positive();
 
+const KEY_PASSWORD = "password of an encrypted private key (pem form) or of the PKCS#12 file (pkcs12 form); write \"${MYCO_KEY_PASS}\" rather than the secret itself.; a missing or wrong one is reported in plain words, naming the key and the file";
 const keyPem = z.strictObject({
-  pem: nonEmpty.describe("private key file (PEM or DER; PKCS#1, PKCS#8, encrypted PKCS#8)"),
-  certificate: nonEmpty.describe("certificate file (PEM, DER or certs-only PKCS#7)"),
-  password: z.string().optional().describe("key password; use ${ENV_VAR}"),
+  pem: nonEmpty.describe("private key file, relative to the configuration file's folder: PEM or DER, PKCS#1, PKCS#8 or encrypted PKCS#8; e.g. \"keys/myco.key\""),
+  certificate: nonEmpty.describe("the key's certificate file (PEM, DER or certs-only PKCS#7); its public key must match the private key (as2 check tests the pair); e.g. \"keys/myco.crt\""),
+  password: z.string().optional().describe(KEY_PASSWORD),
 });
 const keyPkcs12 = z.strictObject({
-  pkcs12: nonEmpty.describe("PKCS#12 file (.p12/.pfx)"),
-  password: z.string().optional(),
-  alias: z.string().optional().describe("friendlyName of the key when the file holds several"),
+  pkcs12: nonEmpty.describe("PKCS#12 file (.p12/.pfx) holding the private key and its certificate, relative to the configuration file's folder; e.g. \"keys/myco.p12\""),
+  password: z.string().optional().describe(KEY_PASSWORD),
+  alias: z.string().optional().describe("friendlyName of the key to use; required when the PKCS#12 file holds several keys"),
 });
 export const keySourceSchema = z.union([keyPem, keyPkcs12]);
 
 const notifySchema = z.strictObject({
-  url: httpUrl,
-  method: z.enum(["POST", "PUT"]).default("POST"),
-  headers: z.record(z.string(), z.string()).default({}),
+  url: httpUrl.describe("where each job reports Started, Completed and Failed as JSON { jobId, status, message } (contract §6); e.g. \"https://ci.example/hooks/as2\""),
+  method: z.enum(["POST", "PUT"]).default("POST").describe("HTTP method of the notification request"),
+  headers: z.record(z.string(), z.string()).default({}).describe("extra request headers, e.g. { \"Authorization\": \"Bearer ${HOOK_TOKEN}\" }; Content-Type is always application/json"),
 });
 
 const tlsClientSchema = z.strictObject({
-  clientCertificate: nonEmpty.optional(),
-  clientKey: nonEmpty.optional(),
-  clientKeyPassword: z.string().optional(),
-  ca: z.array(nonEmpty).default([]),
-  minVersion: z.enum(["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
-  rejectUnauthorized: z.boolean().default(true),
+  clientCertificate: nonEmpty.optional().describe("TLS client certificate file (PEM) shown to the partner's HTTPS server (the connector's Client Certificate Alias); set together with clientKey"),
+  clientKey: nonEmpty.optional().describe("private key file (PEM) of clientCertificate; set together with it"),
+  clientKeyPassword: z.string().optional().describe("passphrase of an encrypted clientKey; use ${ENV_VAR}"),
+  ca: z.array(nonEmpty).default([]).describe("CA certificate files (PEM) trusted for the partner's HTTPS server (and an https proxy) instead of Node's built-in list; empty: the built-in list (the connector's Trust Store)"),
+  minVersion: z.enum(["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]).default("TLSv1.2").describe("oldest TLS version accepted (the connector's SSL Context Protocol)"),
+  rejectUnauthorized: z.boolean().default(true).describe("false accepts a server certificate that does not verify (self-signed, wrong name, expired): for tests only, it gives up server authentication"),
 });
 
 const proxySchema = z.strictObject({
-  type: z.enum(["http", "https", "socks4", "socks5"]),
-  host: nonEmpty,
-  alternateHost: nonEmpty.optional().describe("used when the primary proxy does not answer"),
-  port: z.number().int().min(1).max(65535),
-  username: z.string().optional(),
-  password: z.string().optional(),
+  type: z.enum(["http", "https", "socks4", "socks5"]).describe("http: HTTP CONNECT; https: HTTP CONNECT to a proxy reached over TLS (checked with tls.ca); socks4 or socks5"),
+  host: nonEmpty.describe("proxy host name or IP address; e.g. \"proxy.myco\""),
+  alternateHost: nonEmpty.optional().describe("second proxy host (same port), tried when host is unreachable"),
+  port: z.number().int().min(1).max(65535).describe("proxy port; e.g. 8080"),
+  username: z.string().optional().describe("proxy user name (HTTP Proxy-Authorization basic, or SOCKS user)"),
+  password: z.string().optional().describe("proxy password; use ${ENV_VAR}"),
 });
 
 const mdnSchema = z.strictObject({
-  request: z.enum(["none", "signed", "unsigned"]).default("signed"),
-  micAlgorithm: z.enum(DIGEST_ALGORITHMS as unknown as ["md5", ...typeof SIGNING_DIGESTS]).default("sha256"),
-  mode: z.enum(["sync", "async"]).default("sync"),
-  destination: z.enum(["joblog", "file", "email", "url", "discard"]).default("joblog"),
-  file: nonEmpty.optional(),
-  whenExists: z.enum(["rename", "append", "overwrite", "skip", "error"]).default("rename"),
-  email: nonEmpty.optional(),
-  url: httpUrl.optional(),
-  transferEncoding: z.enum(["base64", "quoted-printable", "7bit", "8bit", "binary"]).default("binary"),
+  request: z.enum(["none", "signed", "unsigned"]).default("signed")
+    .describe("the receipt asked for (Disposition-Notification-Options, RFC 4130 §7.3): a signed MDN (needs the partner's certificate), an unsigned one, or none (the file counts as sent on HTTP 2xx); flag --mdn"),
+  micAlgorithm: z.enum(DIGEST_ALGORITHMS as unknown as ["md5", ...typeof SIGNING_DIGESTS]).default("sha256")
+    .describe("digest of the MIC the MDN must return when the message is not signed (signed messages use sign's digest); flag --mic-alg"),
+  mode: z.enum(["sync", "async"]).default("sync")
+    .describe("sync: the MDN comes back on the same HTTP response; async: the partner POSTs it later to mdn.url, station.asyncMdnUrl or mails it to mdn.email (Receipt-Delivery-Option), and the job waits in AWAITING_MDN; flag --mdn-mode"),
+  destination: z.enum(["joblog", "file", "email", "url", "discard"]).default("joblog")
+    .describe("where the received MDN is kept: joblog (in the job record's mdnMessage.content), file (mdn.file), email or url (an async MDN by mail or to a URL; needs mode \"async\"), discard (verified, then only its result is recorded)"),
+  file: nonEmpty.optional().describe("file the MDN is written to when destination is \"file\" (required then), relative to the configuration file's folder; e.g. \"mdn/acme-mdn.txt\""),
+  whenExists: z.enum(["rename", "append", "overwrite", "skip", "error"]).default("rename")
+    .describe("when mdn.file exists: rename (write name.1.ext, name.2.ext, ...), append, overwrite, skip (keep the old file; a warning), error (the file fails)"),
+  email: nonEmpty.optional().describe("address an async MDN is mailed to (Receipt-Delivery-Option mailto:); required when destination is \"email\"; e.g. \"edi@myco.example\""),
+  url: httpUrl.optional().describe("URL the partner POSTs an async MDN to (Receipt-Delivery-Option), usually this station's as2 receive; default: station.asyncMdnUrl; e.g. \"https://as2.myco.example/as2\""),
+  transferEncoding: z.enum(["base64", "quoted-printable", "7bit", "8bit", "binary"]).default("binary")
+    .describe("the connector's Receipt Transfer Encoding, accepted for compatibility: as2kit keeps an MDN byte for byte as it arrived (binary) and does not re-encode it"),
 });
 
 const inboundSchema = z.strictObject({
-  inbox: nonEmpty.optional(),
-  users: z.array(z.strictObject({ username: nonEmpty, password: z.string() })).default([]),
-  requireSigned: z.boolean().default(false),
-  requireEncrypted: z.boolean().default(false),
+  inbox: nonEmpty.optional().describe("folder the partner's files are stored in, relative to the configuration file's folder; default: <dataDir>/inbox/<partner name>"),
+  users: z.array(z.strictObject({
+    username: nonEmpty.describe("user name the partner sends with HTTP basic authentication"),
+    password: z.string().describe("its password; use ${ENV_VAR}"),
+  })).default([]).describe("HTTP basic-auth users the partner must send as; a message without matching credentials gets 401. Empty: no authentication asked"),
+  requireSigned: z.boolean().default(false).describe("refuse unsigned messages from this partner (insufficient-message-security in the MDN); needs certificate or signatureCertificates"),
+  requireEncrypted: z.boolean().default(false).describe("refuse unencrypted messages from this partner (insufficient-message-security in the MDN)"),
   requireClientCertificate: z.boolean().default(false).describe("only accept this partner over HTTPS with a client certificate the receive.tls.ca trusts"),
-  whenExists: z.enum(["rename", "append", "overwrite", "skip", "error"]).default("rename"),
+  whenExists: z.enum(["rename", "append", "overwrite", "skip", "error"]).default("rename")
+    .describe("when a received file's name exists in the inbox: rename (store name.1.ext, name.2.ext, ...; never overwrites), append, overwrite, skip (keep the existing file), error (negative MDN)"),
   signerCertificateValidity: z.enum(["warn", "enforce"]).default("warn")
     .describe("a signer certificate not valid at the signing time (else the Date header, else now): a warning, or authentication-failed"),
   asyncMdnUrls: z.array(z.string().regex(/^(https?|\*):\/\/\S+$/i, { message: "must be an http(s):// URL pattern (* matches any run of characters)" })).optional()
@@ -99,67 +110,73 @@ const quirksSchema = z.strictObject({
 export const PRESETS = ["legacy", "modern"] as const;
 
 export const partnerSchema = z.strictObject({
-  as2Id,
+  as2Id: as2Id.describe("the partner's AS2 ID (AS2-To when sending, AS2-From it sends with): 1-128 printable ASCII, compared exactly; e.g. \"ACME\""),
   preset: z.enum(PRESETS).optional().describe("defaults for the keys not set: legacy (RFC 4130 as most installed products do it) or modern (sha-256, strict MIC and signer rules); README \"Presets\""),
-  type: z.enum(["production", "test"]).default("production"),
-  url: httpUrl,
-  certificate: nonEmpty.optional().describe("encryption and signature certificate"),
-  encryptionCertificate: nonEmpty.optional(),
-  signatureCertificates: z.array(nonEmpty).optional().describe("several during a certificate rollover"),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  connectTimeout: seconds.default(60),
-  readTimeout: seconds.default(0).describe("seconds; 0 = wait forever"),
-  retries: z.number().int().min(0).default(0),
-  retryInterval: seconds.default(0),
-  followRedirects: z.boolean().default(false),
-  userAgent: z.string().optional(),
-  chunked: z.boolean().default(false),
-  tls: tlsClientSchema.optional(),
-  proxy: proxySchema.optional(),
-  sign: z.union([z.literal(false), z.enum(SIGNING_DIGESTS)]).default("sha256"),
-  signatureScheme: z.enum(["rsa", "rsassa-pss"]).default("rsa"),
-  encrypt: z.union([z.literal(false), z.enum(CONTENT_CIPHERS as unknown as [string, ...string[]])]).default("aes256-cbc"),
-  keyEncryption: z.enum(["rsa", "rsa-oaep"]).default("rsa"),
-  oaepHash: z.enum(["sha1", "sha256", "sha384", "sha512"]).default("sha256"),
-  compress: z.union([z.literal(false), z.enum(["before-signing", "after-signing"])]).default(false),
-  subject: z.string().optional(),
-  contentType: z.string().optional(),
-  mdn: mdnSchema.default(() => mdnSchema.parse({})),
-  inbound: inboundSchema.default(() => inboundSchema.parse({})),
-  quirks: quirksSchema.default(() => quirksSchema.parse({})),
-  deleteSourceFiles: z.boolean().default(false),
-  notify: notifySchema.optional(),
+  type: z.enum(["production", "test"]).default("production").describe("recorded as the job record's partnerType (Production or Test); changes nothing else"),
+  url: httpUrl.describe("the partner's AS2 endpoint that messages are POSTed to; e.g. \"https://as2.acme.example/as2\""),
+  certificate: nonEmpty.optional().describe("the partner's certificate file (PEM, DER or PKCS#7): encrypts what we send and verifies its signatures and signed MDNs; or set encryptionCertificate and signatureCertificates"),
+  encryptionCertificate: nonEmpty.optional().describe("certificate file that encrypts messages to the partner, when it differs from certificate (takes its place for encryption)"),
+  signatureCertificates: z.array(nonEmpty).optional().describe("certificate files that verify the partner's signatures (messages and MDNs), instead of certificate; several during a certificate rollover, any of them may match"),
+  username: z.string().optional().describe("HTTP basic-auth user for our POSTs to url; set together with password"),
+  password: z.string().optional().describe("HTTP basic-auth password for our POSTs to url; use ${ENV_VAR}; never logged"),
+  connectTimeout: seconds.default(60).describe("seconds to open the connection (TCP, proxy and TLS) before the attempt fails (the connector's Connection Timeout)"),
+  readTimeout: seconds.default(0).describe("seconds without data from the partner before the attempt fails (the connector's Read Timeout); 0 = wait forever"),
+  retries: z.number().int().min(0).default(0).describe("extra attempts after a connection failure, a timeout, or HTTP 408/425/5xx; each resends the identical message (same Message-ID, RFC 6017 §3)"),
+  retryInterval: seconds.default(0).describe("seconds between those attempts"),
+  followRedirects: z.boolean().default(false).describe("follow HTTP 301/302/303/307/308 (up to 5, POSTing again, credentials dropped on another origin); false: a redirect fails the file"),
+  userAgent: z.string().optional().describe("User-Agent header of our requests; default: as2kit/<version>"),
+  chunked: z.boolean().default(false).describe("send the body with Transfer-Encoding: chunked instead of Content-Length (the connector's Use Chunked Encoding); some servers refuse chunked requests"),
+  tls: tlsClientSchema.optional().describe("HTTPS settings for url (https:// URLs only): trusted CAs, client certificate, TLS version"),
+  proxy: proxySchema.optional().describe("proxy for the connection to url; unset: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment, else none"),
+  sign: z.union([z.literal(false), z.enum(SIGNING_DIGESTS)]).default("sha256")
+    .describe("sign messages with station.key using this digest (S/MIME multipart/signed), or false to send unsigned; also the MIC algorithm asked of the MDN; flag --sign (SHA256, sha-256 are accepted)"),
+  signatureScheme: z.enum(["rsa", "rsassa-pss"]).default("rsa").describe("RSA signature padding: PKCS#1 v1.5 (rsa, what partners expect) or RSASSA-PSS (RFC 4056)"),
+  encrypt: z.union([z.literal(false), z.enum(CONTENT_CIPHERS as unknown as [string, ...string[]])]).default("aes256-cbc")
+    .describe("content cipher that encrypts messages to the partner's certificate (S/MIME enveloped-data), or false to send unencrypted; flag --encrypt (AES256_CBC is accepted)"),
+  keyEncryption: z.enum(["rsa", "rsa-oaep"]).default("rsa").describe("how the content key is encrypted to the partner's RSA key: PKCS#1 v1.5 (rsa) or RSAES-OAEP (rsa-oaep, RFC 3560)"),
+  oaepHash: z.enum(["sha1", "sha256", "sha384", "sha512"]).default("sha256").describe("OAEP digest (and MGF1 digest) when keyEncryption is \"rsa-oaep\""),
+  compress: z.union([z.literal(false), z.enum(["before-signing", "after-signing"])]).default(false)
+    .describe("compress the payload (RFC 5402, zlib) before or after signing, or false; flag --compress"),
+  subject: z.string().optional().describe("Subject header of the messages; flag --subject; e.g. \"EDI\""),
+  contentType: z.string().optional().describe("Content-Type of the payload; default: from the file name (.edi by its first bytes: application/edi-x12, application/edifact or application/edi-consent; .xml, .pdf, .zip, ... by extension; else application/octet-stream); flag --content-type"),
+  mdn: mdnSchema.default(() => mdnSchema.parse({})).describe("the receipt (MDN) asked for with each message and what is done with it"),
+  inbound: inboundSchema.default(() => inboundSchema.parse({})).describe("rules for the messages this partner sends us (as2 receive)"),
+  quirks: quirksSchema.default(() => quirksSchema.parse({})).describe("named interop settings for products that deviate from the RFCs; README \"Partner quirks and presets\""),
+  deleteSourceFiles: z.boolean().default(false).describe("delete each sent file once its positive MDN (or, with mdn.request \"none\", its 2xx answer) confirms it; flag --delete-source"),
+  notify: notifySchema.optional().describe("job notifications for this partner's jobs, instead of the top-level notify"),
 });
 
 export const configSchema = z
   .strictObject({
-    $schema: z.string().optional(),
-    dataDir: nonEmpty.default("./as2-data"),
+    $schema: z.string().optional().describe("path or URL of as2rc.schema.json, for editor completion (as2 init writes it); as2 ignores it"),
+    dataDir: nonEmpty.default("./as2-data").describe("folder for job records, the received-message ledger, spool files and the default inboxes (<dataDir>/inbox/<partner>); created on demand; relative to the configuration file's folder"),
     store: z
       .strictObject({ kind: z.literal("files").describe("local JSON files under dataDir (contract §5)") })
       .default({ kind: "files" })
       .describe("where job records, the received-message ledger and the MDN queue live"),
     station: z.strictObject({
-      as2Id,
-      email: z.string().optional().describe("Disposition-Notification-To"),
-      key: keySourceSchema,
-      previousKeys: z.array(keySourceSchema).default([]).describe("older keys still accepted for decryption (rollover)"),
-      asyncMdnUrl: httpUrl.optional(),
-    }),
+      as2Id: as2Id.describe("this station's AS2 ID (AS2-From when sending, the AS2-To partners address us with): 1-128 printable ASCII, quoted on the wire when needed (RFC 4130 §6.2); e.g. \"MYCO\""),
+      email: z.string().optional().describe("Disposition-Notification-To of our requests (RFC 4130 §7.3: not interpreted by receivers); default: station.as2Id; e.g. \"edi@myco.example\""),
+      key: keySourceSchema.describe("this station's private key and certificate: signs what we send, decrypts what we receive, signs our MDNs"),
+      previousKeys: z.array(keySourceSchema).default([]).describe("older keys (same forms as station.key) still tried for decrypting after a key rollover; as2 keys new --use moves the replaced key here"),
+      asyncMdnUrl: httpUrl.optional().describe("URL partners POST async MDNs to (Receipt-Delivery-Option), for partners with mdn.mode \"async\" and no mdn.url; e.g. \"https://as2.myco.example/as2\""),
+    }).describe("this side of every exchange: its AS2 ID and key"),
     receive: z
       .strictObject({
-        host: nonEmpty.default("0.0.0.0"),
-        port: z.number().int().min(0).max(65535).default(4080),
-        path: z.string().regex(/^\//, { message: "must start with /" }).default("/as2"),
+        host: nonEmpty.default("0.0.0.0").describe("address as2 receive listens on: 0.0.0.0 every IPv4 interface, 127.0.0.1 this machine only, :: IPv6"),
+        port: z.number().int().min(0).max(65535).default(4080).describe("TCP port as2 receive listens on; 0 picks a free one (printed at start); flag --port"),
+        path: z.string().regex(/^\//, { message: "must start with /" }).default("/as2").describe("URL path AS2 messages and async MDNs are POSTed to; other paths get 404; flag --path"),
         tls: z.strictObject({
-          key: nonEmpty, certificate: nonEmpty, password: z.string().optional(),
-          ca: z.array(nonEmpty).default([]), requestClientCertificate: z.boolean().default(false),
-        }).optional(),
-        maxMessageBytes: positiveInt.default(10 * 1024 * 1024 * 1024),
-        maxHeaderBytes: positiveInt.default(64 * 1024),
-        maxInflatedBytes: positiveInt.default(10 * 1024 * 1024 * 1024),
-        requestTimeout: z.number().positive().default(600),
+          key: nonEmpty.describe("the server's private key file (PEM)"),
+          certificate: nonEmpty.describe("the server's certificate file (PEM), with its chain"),
+          password: z.string().optional().describe("passphrase of an encrypted key; use ${ENV_VAR}"),
+          ca: z.array(nonEmpty).default([]).describe("CA certificate files (PEM) that partners' TLS client certificates are checked against"),
+          requestClientCertificate: z.boolean().default(false).describe("ask every client for a TLS certificate in the handshake; it is only required per partner (inbound.requireClientCertificate)"),
+        }).optional().describe("serve HTTPS instead of HTTP; unset: plain HTTP (put it behind a TLS proxy, or set this)"),
+        maxMessageBytes: positiveInt.default(10 * 1024 * 1024 * 1024).describe("largest request body accepted, in bytes; larger ones get 413 (before reading, when Content-Length says so)"),
+        maxHeaderBytes: positiveInt.default(64 * 1024).describe("largest HTTP header section accepted, in bytes; more gets 431"),
+        maxInflatedBytes: positiveInt.default(10 * 1024 * 1024 * 1024).describe("largest payload a compressed message may inflate to, in bytes (a zip bomb fails with decompression-failed)"),
+        requestTimeout: z.number().positive().default(600).describe("seconds a client has to send its whole request; a body cut off by it is not stored"),
         maxConnections: positiveInt.default(1000).describe("connections beyond this get 503 with Retry-After"),
         headersTimeout: z.number().positive().default(30).describe("seconds a client has to send all its headers"),
         maxHeaderCount: positiveInt.default(200).describe("header lines per request; more get 431"),
@@ -168,9 +185,11 @@ export const configSchema = z
       .default(() => ({
         host: "0.0.0.0", port: 4080, path: "/as2", maxMessageBytes: 10 * 1024 ** 3, maxHeaderBytes: 64 * 1024, maxInflatedBytes: 10 * 1024 ** 3, requestTimeout: 600,
         maxConnections: 1000, headersTimeout: 30, maxHeaderCount: 200, minFreeBytes: 1024 ** 3,
-      })),
-    notify: notifySchema.optional(),
-    partners: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "partner names use letters, digits, '.', '_' and '-'" }), partnerSchema).default({}),
+      }))
+      .describe("the server of as2 receive: where it listens and its limits (every limit is an explicit number)"),
+    notify: notifySchema.optional().describe("job notifications (contract §6) for every partner without its own notify; a failed one is a warning, never a failed job"),
+    partners: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "partner names use letters, digits, '.', '_' and '-'" }), partnerSchema).default({})
+      .describe("partner profiles by name (as2 send --partner <name>; as2 partner add writes them)"),
   })
   .superRefine((c, ctx) => {
     for (const [name, p] of Object.entries(c.partners)) {

@@ -81,3 +81,25 @@ test("a stale section is noticed and replaced; without markers the section goes 
   assert.equal(replaceConfigReference(filled, body), filled, "idempotent");
   assert.match(replaceConfigReference("# x\n\n## Examples\n", body), new RegExp(`${HEADING}\\n\\n${START}[^]*${END}\\n\\n## Examples\\n$`));
 });
+
+test("every key of the schema has a description (src/config/schema.ts .describe()), so no row of the reference is blank", () => {
+  // Every `properties` entry anywhere in the JSON Schema, in every form of a union (the pkcs12
+  // form's password as well as the pem form's), not only the first description a row picks up.
+  const missing: string[] = [];
+  const walk = (s: unknown, at: string): void => {
+    if (Array.isArray(s)) return s.forEach((x, i) => walk(x, `${at}[${i}]`));
+    if (s === null || typeof s !== "object") return;
+    const o = s as Record<string, unknown>;
+    if (o.properties && typeof o.properties === "object") {
+      for (const [k, p] of Object.entries(o.properties as Record<string, { description?: string }>)) {
+        if (!p.description?.trim()) missing.push(`${at}.${k}`);
+      }
+    }
+    for (const [k, v] of Object.entries(o)) walk(v, `${at}.${k}`);
+  };
+  walk(schema, "#");
+  assert.deepEqual(missing, [], `keys without .describe() in src/config/schema.ts:\n${missing.join("\n")}`);
+  const rows = configReferenceRows(schema);
+  assert.deepEqual(rows.filter((r) => !r.description.trim()).map((r) => r.path), []);
+  assert.ok(rows.length >= 107, `${rows.length} rows`);
+});
