@@ -9,7 +9,7 @@ import { basename, dirname, resolve } from "node:path";
 import { loadConfig } from "../config/load.js";
 import { locateConfigFile, readConfigDocument, writeConfigDocument, writeFileAtomic, type ConfigDocument } from "../config/edit.js";
 import type { As2Config } from "../config/schema.js";
-import { readCredentialFile } from "../jobs/key-files.js";
+import { readCredentialFile } from "../config/key-files.js";
 import {
   defaultAs2Id, describeCertificate, formatKeyInfo, importKeyFile, keyInfo, loadStationKey, newKeyFiles, partnerCertificates,
   stationCertificate, useNewKey, type CertificateInfo, type KeyInfo,

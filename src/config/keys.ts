@@ -1,13 +1,15 @@
 /**
  * The keys and certificates a configuration names, loaded and checked up front (contract §4):
- * every unreadable file, wrong password and mismatched key reported at once.
+ * every unreadable file, wrong password and mismatched key reported at once, each with its key
+ * path, the file, and what is wrong in plain words (src/config/key-files.ts translates the
+ * decoders' messages). `as2 check` (src/jobs/config-check.ts) reads the same files through the
+ * same three loaders below.
  */
-import { readFileSync } from "node:fs";
-import {
-  As2Error, loadCertificates, loadPkcs12, loadPrivateKey, keyMatchesCertificate, type Certificate, type KeyPair,
-} from "../core/index.js";
+import type { KeyObject } from "node:crypto";
+import { As2Error, ErrorCodes, keyMatchesCertificate, type Certificate, type KeyPair } from "../core/index.js";
 import { ConfigError, type ConfigProblem } from "./validate.js";
 import type { As2Config, KeySource } from "./schema.js";
+import { readCertificateFile, readKeyFileBytes, readPkcs12File, readPrivateKeyFile } from "./key-files.js";
 
 export interface PartnerMaterial {
   encryptionCertificate?: Certificate;
@@ -23,38 +25,76 @@ export interface KeyMaterial {
   warnings: string[];
 }
 
-function readKeyPair(k: KeySource, path: string, problems: ConfigProblem[]): KeyPair | undefined {
-  const file = "pem" in k ? k.pem : k.pkcs12;
+/** A file problem at a key path, with its stable code. */
+function problemOf(e: unknown, path: string): ConfigProblem {
+  if (e instanceof As2Error) return { path, message: e.message, code: e.code };
+  throw e;
+}
+
+/** The key paths of one key + certificate pair in the configuration. */
+export interface PairPaths {
+  key: string;
+  certificate: string;
+  password: string;
+}
+
+export interface LoadedKey {
+  key?: KeyObject;
+  certificate?: Certificate;
+  /** Where the certificate came from: its file and key path. */
+  certificateFile?: string;
+  certificatePath?: string;
+  problems: ConfigProblem[];
+}
+
+/** Every certificate of a file (partner certificates, CA lists), or the problem with it. */
+export function loadCertificatesAt(file: string, path: string): { certificates: Certificate[]; problems: ConfigProblem[] } {
   try {
-    if ("pkcs12" in k) return loadPkcs12(readFileSync(k.pkcs12), { password: k.password, alias: k.alias });
-    const key = loadPrivateKey(readFileSync(k.pem), k.password);
-    const certificate = loadCertificates(readFileSync(k.certificate))[0]!;
-    if (!keyMatchesCertificate(key, certificate)) {
-      problems.push({ path: `${path}.certificate`, message: `${k.certificate} does not belong to the key in ${k.pem}` });
-      return undefined;
-    }
-    return { key, certificate };
+    return { certificates: readCertificateFile(readKeyFileBytes(file), file), problems: [] };
   } catch (e) {
-    problems.push({ path, message: describeFileError(e, file) });
-    return undefined;
+    return { certificates: [], problems: [problemOf(e, path)] };
   }
 }
 
-function describeFileError(e: unknown, file: string): string {
-  const err = e as NodeJS.ErrnoException;
-  if (err.code === "ENOENT") return `file not found: ${err.path ?? file}`;
-  if (err.code === "EACCES") return `cannot read ${err.path ?? file}: permission denied`;
-  if (e instanceof As2Error) return `${file}: ${e.message}`;
-  return `${file}: ${err.message}`;
+/**
+ * A private key file and its certificate file, each loaded on its own (both problems are told),
+ * then compared: the certificate must be the key's. A password problem is told at the password's
+ * key path when a password was given (it is the wrong one), else at the key file's.
+ */
+export function loadKeyPairAt(keyFile: string, certificateFile: string, password: string | undefined, at: PairPaths): LoadedKey {
+  const problems: ConfigProblem[] = [];
+  let key: KeyObject | undefined;
+  try {
+    key = readPrivateKeyFile(readKeyFileBytes(keyFile), keyFile, { password, passwordFrom: at.password });
+  } catch (e) {
+    problems.push(problemOf(e, (e as As2Error).code === ErrorCodes.BAD_PASSWORD && password !== undefined ? at.password : at.key));
+  }
+  const certs = loadCertificatesAt(certificateFile, at.certificate);
+  problems.push(...certs.problems);
+  const certificate = certs.certificates[0];
+  if (key && certificate && !keyMatchesCertificate(key, certificate)) {
+    problems.push({ path: at.certificate, code: ErrorCodes.BAD_CERTIFICATE, message: `${certificateFile} does not belong to the key in ${keyFile} (their public keys differ)` });
+  }
+  return { key, certificate, certificateFile, certificatePath: at.certificate, problems };
 }
 
-function readCertificate(file: string, path: string, problems: ConfigProblem[]): Certificate[] {
+/** One key source of the configuration (station.key, station.previousKeys[i]): pem + certificate, or pkcs12. */
+export function loadKeySourceAt(k: KeySource, path: string): LoadedKey {
+  if ("pem" in k) return loadKeyPairAt(k.pem, k.certificate, k.password, { key: `${path}.pem`, certificate: `${path}.certificate`, password: `${path}.password` });
   try {
-    return loadCertificates(readFileSync(file));
+    // The key's own certificate is picked by the core (localKeyId, then the public key).
+    const p = readPkcs12File(readKeyFileBytes(k.pkcs12), k.pkcs12, { password: k.password, alias: k.alias, passwordFrom: `${path}.password` });
+    return { key: p.key, certificate: p.certificate, certificateFile: k.pkcs12, certificatePath: `${path}.pkcs12`, problems: [] };
   } catch (e) {
-    problems.push({ path, message: describeFileError(e, file) });
-    return [];
+    const code = (e as As2Error).code;
+    const where = code === ErrorCodes.BAD_PASSWORD && k.password !== undefined ? "password" : /alias/.test((e as Error).message) ? "alias" : "pkcs12";
+    return { problems: [problemOf(e, `${path}.${where}`)] };
   }
+}
+
+function pairOf(k: LoadedKey, problems: ConfigProblem[]): KeyPair | undefined {
+  problems.push(...k.problems);
+  return k.problems.length === 0 && k.key && k.certificate ? { key: k.key, certificate: k.certificate } : undefined;
 }
 
 function validityWarnings(cert: Certificate, file: string, now: Date, warnings: string[]): void {
@@ -72,18 +112,25 @@ function validityWarnings(cert: Certificate, file: string, now: Date, warnings: 
 export function loadKeyMaterial(c: As2Config, now: Date, partnerNames: string[] = Object.keys(c.partners)): KeyMaterial {
   const problems: ConfigProblem[] = [];
   const warnings: string[] = [];
-  const station = readKeyPair(c.station.key, "station.key", problems);
-  const previous = c.station.previousKeys.map((k, i) => readKeyPair(k, `station.previousKeys[${i}]`, problems));
-  if (station) validityWarnings(station.certificate, "pem" in c.station.key ? c.station.key.certificate : c.station.key.pkcs12, now, warnings);
+  const stationKey = loadKeySourceAt(c.station.key, "station.key");
+  const station = pairOf(stationKey, problems);
+  const previous = c.station.previousKeys.map((k, i) => pairOf(loadKeySourceAt(k, `station.previousKeys[${i}]`), problems));
+  if (station) validityWarnings(station.certificate, stationKey.certificateFile!, now, warnings);
   const partners: Record<string, PartnerMaterial> = {};
+  const certificatesOf = (file: string, path: string): Certificate[] => {
+    const r = loadCertificatesAt(file, path);
+    problems.push(...r.problems);
+    return r.certificates;
+  };
+  const firstOf = (file: string, path: string): Certificate | undefined => certificatesOf(file, path)[0];
   for (const name of partnerNames) {
     const p = c.partners[name];
     if (!p) continue;
     const path = `partners.${name}`;
-    const main = p.certificate ? readCertificate(p.certificate, `${path}.certificate`, problems)[0] : undefined;
-    const enc = p.encryptionCertificate ? readCertificate(p.encryptionCertificate, `${path}.encryptionCertificate`, problems)[0] : main;
+    const main = p.certificate ? firstOf(p.certificate, `${path}.certificate`) : undefined;
+    const enc = p.encryptionCertificate ? firstOf(p.encryptionCertificate, `${path}.encryptionCertificate`) : main;
     const sigs = p.signatureCertificates
-      ? p.signatureCertificates.flatMap((f, i) => readCertificate(f, `${path}.signatureCertificates[${i}]`, problems))
+      ? p.signatureCertificates.flatMap((f, i) => certificatesOf(f, `${path}.signatureCertificates[${i}]`))
       : main ? [main] : [];
     if (enc) validityWarnings(enc, p.encryptionCertificate ?? p.certificate!, now, warnings);
     for (const [i, s] of sigs.entries()) if (s !== enc) validityWarnings(s, p.signatureCertificates?.[i] ?? p.certificate!, now, warnings);

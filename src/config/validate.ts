@@ -13,6 +13,8 @@ export interface ConfigProblem {
   message: string;
   /** Allowed values, when the key takes one of a list. */
   allowed?: string[];
+  /** The stable As2Error code of a file problem (AS2_ERR_BAD_KEY, ...), for --json readers. */
+  code?: string;
 }
 
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {

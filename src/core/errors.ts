@@ -45,6 +45,8 @@ export const ErrorCodes = {
   // Receive side: the receiver stopped mid-message, or could not store what it verified.
   INTERRUPTED: "AS2_ERR_INTERRUPTED",
   STORE_FAILED: "AS2_ERR_STORE_FAILED",
+  // A key or certificate file that cannot be read at all (missing, a folder, no permission).
+  FILE_UNREADABLE: "AS2_ERR_FILE_UNREADABLE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -79,6 +81,7 @@ const DISPOSITION_OF: Record<ErrorCode, DispositionError> = {
   AS2_ERR_MDN_VERIFICATION_FAILED: "unexpected-processing-error",
   AS2_ERR_INTERRUPTED: "unexpected-processing-error",
   AS2_ERR_STORE_FAILED: "unexpected-processing-error",
+  AS2_ERR_FILE_UNREADABLE: "unexpected-processing-error",
 };
 
 export interface As2ErrorOptions {

@@ -6,12 +6,9 @@
  * or are not valid yet are warned about. Every finding carries its dotted key path; nothing stops
  * at the first one.
  */
-import type { KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
-import {
-  As2Error, ErrorCodes, keyMatchesCertificate, loadCertificates, loadPkcs12, loadPrivateKey, type Certificate,
-} from "../core/index.js";
+import type { Certificate } from "../core/index.js";
 import type { As2Config, KeySource } from "../config/schema.js";
+import { loadCertificatesAt, loadKeyPairAt, loadKeySourceAt, type LoadedKey, type PairPaths } from "../config/keys.js";
 import { certificateRefs, daysLeft, expiryFinding, type CertificateUse } from "./cert-expiry.js";
 
 export { expiryWarnings, EXPIRY_WARNING_DAYS } from "./cert-expiry.js";
@@ -20,6 +17,8 @@ export interface CheckFinding {
   /** Dotted key path, e.g. partners.acme.tls.clientKey. */
   path: string;
   message: string;
+  /** The stable code of a file problem (AS2_ERR_BAD_KEY, AS2_ERR_FILE_UNREADABLE, ...). */
+  code?: string;
 }
 
 export interface CertificateSummary {
@@ -43,14 +42,6 @@ export interface ConfigCheckReport {
   keys: number;
 }
 
-function fileError(e: unknown, file: string): string {
-  const err = e as NodeJS.ErrnoException;
-  if (err.code === "ENOENT") return `file not found: ${file}`;
-  if (err.code === "EACCES") return `cannot read ${file}: permission denied`;
-  if (err.code === "EISDIR") return `${file} is a folder, not a file`;
-  return `${file}: ${err.message}`;
-}
-
 /** Runs the checks; collects findings instead of throwing. */
 class Checker {
   readonly problems: CheckFinding[] = [];
@@ -64,21 +55,8 @@ class Checker {
     for (const r of certificateRefs(config)) this.uses.set(r.path, r.use);
   }
 
-  problem(path: string, message: string): void {
-    this.problems.push({ path, message });
-  }
-
   warn(path: string, message: string): void {
     this.warnings.push({ path, message });
-  }
-
-  private read(file: string, path: string): Buffer | undefined {
-    try {
-      return readFileSync(file);
-    } catch (e) {
-      this.problem(path, fileError(e, file));
-      return undefined;
-    }
   }
 
   /** Adds the certificate to the inventory and warns about its validity. */
@@ -92,65 +70,26 @@ class Checker {
   }
 
   /** The certificates of a file: the first one (`all` false) or all of them (a CA list). */
-  certificateFile(file: string, path: string, all: boolean): Certificate[] {
-    const data = this.read(file, path);
-    if (!data) return [];
-    try {
-      const certs = loadCertificates(data);
-      const used = all ? certs : certs.slice(0, 1);
-      for (const c of used) this.record(c, path, file);
-      return used;
-    } catch (e) {
-      const looksLikeKey = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.test(data.subarray(0, 4096).toString("latin1"));
-      this.problem(path, looksLikeKey ? `${file} is a private key, not a certificate` : `${file}: ${(e as Error).message}`);
-      return [];
-    }
+  certificateFile(file: string, path: string, all: boolean): void {
+    const r = loadCertificatesAt(file, path);
+    this.problems.push(...r.problems);
+    for (const c of all ? r.certificates : r.certificates.slice(0, 1)) this.record(c, path, file);
   }
 
-  /** A private key file (PEM or DER); a wrong or missing password is reported at `passwordPath`. */
-  privateKey(file: string, password: string | undefined, path: string, passwordPath: string): KeyObject | undefined {
-    const data = this.read(file, path);
-    if (!data) return undefined;
-    try {
-      const key = loadPrivateKey(data, password);
-      this.keys++;
-      return key;
-    } catch (e) {
-      if (e instanceof As2Error && e.code === ErrorCodes.BAD_PASSWORD) this.problem(password === undefined ? path : passwordPath, `${file}: ${e.message}`);
-      else {
-        const looksLikeCert = /-----BEGIN CERTIFICATE-----/.test(data.subarray(0, 4096).toString("latin1"));
-        this.problem(path, looksLikeCert ? `${file} is a certificate, not a private key` : `${file}: ${(e as Error).message}`);
-      }
-      return undefined;
-    }
+  /** A loaded key (pair or PKCS#12): its problems, the key counted, its certificate recorded. */
+  private loaded(k: LoadedKey): void {
+    this.problems.push(...k.problems);
+    if (k.key) this.keys++;
+    if (k.certificate) this.record(k.certificate, k.certificatePath!, k.certificateFile!);
   }
 
   /** A key and its certificate: both loaded, and the key must be the certificate's. */
-  pair(keyFile: string, certFile: string, password: string | undefined, at: { key: string; certificate: string; password: string }): void {
-    const key = this.privateKey(keyFile, password, at.key, at.password);
-    const [cert] = this.certificateFile(certFile, at.certificate, false);
-    if (key && cert && !keyMatchesCertificate(key, cert)) {
-      this.problem(at.certificate, `${certFile} does not belong to the key in ${keyFile} (their public keys differ)`);
-    }
+  pair(keyFile: string, certFile: string, password: string | undefined, at: PairPaths): void {
+    this.loaded(loadKeyPairAt(keyFile, certFile, password, at));
   }
 
   keySource(k: KeySource, path: string): void {
-    if ("pem" in k) {
-      this.pair(k.pem, k.certificate, k.password, { key: `${path}.pem`, certificate: `${path}.certificate`, password: `${path}.password` });
-      return;
-    }
-    const data = this.read(k.pkcs12, `${path}.pkcs12`);
-    if (!data) return;
-    try {
-      // loadPkcs12 picks the key's own certificate (localKeyId, then the public key).
-      const pair = loadPkcs12(data, { password: k.password, alias: k.alias });
-      this.keys++;
-      this.record(pair.certificate, `${path}.pkcs12`, k.pkcs12);
-    } catch (e) {
-      const bad = e instanceof As2Error && e.code === ErrorCodes.BAD_PASSWORD;
-      const aliasProblem = /alias/.test((e as Error).message);
-      this.problem(bad && k.password !== undefined ? `${path}.password` : aliasProblem ? `${path}.alias` : `${path}.pkcs12`, `${k.pkcs12}: ${(e as Error).message}`);
-    }
+    this.loaded(loadKeySourceAt(k, path));
   }
 }
 

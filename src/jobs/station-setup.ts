@@ -24,7 +24,7 @@ import { SEARCH_PLACES } from "../config/load.js";
 import {
   formatNewConfig, validateDocument, writeFileAtomic, type ConfigDocument, type ConfigFormat,
 } from "../config/edit.js";
-import { readCertificateFile, readCredentialFile, type Credential } from "./key-files.js";
+import { readCertificateFile, readCredentialFile, readKeyFileBytes, readPkcs12File, type Credential } from "../config/key-files.js";
 
 /** A refusal of the caller's request (exit 2): a file that exists, a bad value. */
 export class SetupError extends Error {
@@ -410,20 +410,26 @@ export interface StationCertificate {
   certificate: Certificate;
 }
 
+/** A file the configuration names, or an error naming its key path and why it cannot be read. */
+function bytesAt(file: string, path: string): Buffer {
+  try {
+    return readKeyFileBytes(file);
+  } catch (e) {
+    const err = e as As2Error;
+    throw new As2Error(err.code, `${path}: ${err.message}`, { cause: e });
+  }
+}
+
 /** The station's certificate from a loaded configuration (paths resolved, ${ENV} expanded). */
 export async function stationCertificate(config: As2Config): Promise<StationCertificate> {
   const k = config.station.key;
   if ("pem" in k) {
-    const data = await readFile(k.certificate).catch((e: NodeJS.ErrnoException) => {
-      throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `station.key.certificate: ${e.code === "ENOENT" ? `file not found: ${k.certificate}` : e.message}`);
-    });
+    const data = bytesAt(k.certificate, "station.key.certificate");
     return { file: k.certificate, certificate: readCertificateFile(data, k.certificate)[0]! };
   }
-  const data = await readFile(k.pkcs12).catch((e: NodeJS.ErrnoException) => {
-    throw new As2Error(ErrorCodes.BAD_KEY, `station.key.pkcs12: ${e.code === "ENOENT" ? `file not found: ${k.pkcs12}` : e.message}`);
-  });
-  const c = readCredentialFile(data, k.pkcs12, { password: k.password, alias: k.alias });
-  return { file: k.pkcs12, certificate: c.certificates[0]! };
+  const data = bytesAt(k.pkcs12, "station.key.pkcs12");
+  const c = readPkcs12File(data, k.pkcs12, { password: k.password, alias: k.alias, passwordFrom: "station.key.password" });
+  return { file: k.pkcs12, certificate: c.certificate };
 }
 
 export interface PartnerCertificate {
@@ -447,9 +453,7 @@ export async function partnerCertificates(config: As2Config, name: string): Prom
   if (!entries.length) throw new SetupError("AS2_ERR_USAGE", `partner "${name}" has no certificate in the configuration`);
   const out: PartnerCertificate[] = [];
   for (const [role, file] of entries) {
-    const data = await readFile(file).catch((e: NodeJS.ErrnoException) => {
-      throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `partners.${name}.${role}: ${e.code === "ENOENT" ? `file not found: ${file}` : e.message}`);
-    });
+    const data = bytesAt(file, `partners.${name}.${role}`);
     for (const certificate of readCertificateFile(data, file)) out.push({ role, file, certificate });
   }
   return out;

@@ -3,9 +3,16 @@
  * What a file holds is recognised before it is parsed for a purpose, so a mistake is told in
  * plain words ("this file is a private key, not a certificate") instead of an OpenSSL decoder
  * error ("error:1E08010C:DECODER routines::unsupported").
+ *
+ * The one place for that translation: the key commands (`as2 keys`, `init`, `partner add`) and
+ * the configuration's loader (src/config/keys.ts: send, receive, check, mdn-verify) both read
+ * files through here. Each failure is an As2Error with a stable code: FILE_UNREADABLE (missing,
+ * a folder, no permission), BAD_KEY (not a private key), BAD_CERTIFICATE (not a certificate),
+ * BAD_PASSWORD (a password missing or wrong).
  */
 import { Buffer } from "node:buffer";
 import * as crypto from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import {
@@ -22,6 +29,7 @@ export type FileKind =
   | "pkcs7"
   | "certificate-request"
   | "public-key"
+  | "empty"
   | "unknown";
 
 export interface FileIdentity {
@@ -39,8 +47,9 @@ const KIND_WORDS: Record<FileKind, string> = {
   "key-and-certificate": "a private key with its certificate",
   pkcs12: "a PKCS#12 file (private key and certificate)",
   pkcs7: "a PKCS#7 certificate bundle",
-  "certificate-request": "a certificate signing request (CSR)",
+  "certificate-request": "a certificate signing request",
   "public-key": "a bare public key (no certificate)",
+  empty: "an empty file",
   unknown: "not a key or certificate format as2kit reads (PEM, DER, PKCS#12, PKCS#7)",
 };
 
@@ -91,6 +100,7 @@ function derIdentity(data: Buffer): FileKind {
 /** What a key or certificate file holds, from its bytes alone (no password needed). */
 export function identifyKeyFile(data: Uint8Array): FileIdentity {
   const buf = Buffer.from(data);
+  if (buf.toString("latin1").trim() === "") return { kind: "empty", encoding: "der", description: KIND_WORDS.empty };
   const head = buf.subarray(0, Math.min(buf.length, 64 * 1024)).toString("latin1");
   if (head.includes("-----BEGIN ")) {
     const labels = pemLabels(buf.toString("latin1"));
@@ -104,16 +114,37 @@ export function identifyKeyFile(data: Uint8Array): FileIdentity {
     else if (labels.some((l) => l === "PKCS7" || l === "CMS")) kind = "pkcs7";
     else if (labels.some((l) => /CERTIFICATE REQUEST$/.test(l))) kind = "certificate-request";
     else if (labels.some((l) => /PUBLIC KEY$/.test(l))) kind = "public-key";
-    return { kind, encoding: "pem", description: `${KIND_WORDS[kind]}${kind === "unknown" ? "" : " (PEM)"}` };
+    return { kind, encoding: "pem", description: `${KIND_WORDS[kind]}${kind === "unknown" ? "" : kind === "certificate-request" ? " (CSR, PEM)" : " (PEM)"}` };
   }
   const kind = derIdentity(buf);
-  return { kind, encoding: "der", description: `${KIND_WORDS[kind]}${kind === "unknown" || kind === "pkcs12" ? "" : " (DER)"}` };
+  return { kind, encoding: "der", description: `${KIND_WORDS[kind]}${kind === "unknown" || kind === "pkcs12" ? "" : kind === "certificate-request" ? " (CSR, DER)" : " (DER)"}` };
+}
+
+/**
+ * A key or certificate file's bytes; a file that cannot be read is told in plain words (code
+ * FILE_UNREADABLE) instead of "ENOENT: no such file or directory, open ...".
+ */
+export function readKeyFileBytes(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === "ENOENT" ? `file not found: ${file}`
+      : err.code === "EACCES" || err.code === "EPERM" ? `cannot read ${file}: permission denied`
+      : err.code === "EISDIR" ? `${file} is a folder, not a file`
+      : `cannot read ${file}: ${err.code ?? err.message}`;
+    throw new As2Error(ErrorCodes.FILE_UNREADABLE, why, { cause: e });
+  }
 }
 
 /** The error for a file that is not what the caller needs, naming what it is instead. */
 function wrongKind(file: string, id: FileIdentity, wanted: string, hint?: string): As2Error {
-  return new As2Error(ErrorCodes.BAD_CERTIFICATE, `${file} is ${id.description}, not ${wanted}${hint ? `: ${hint}` : ""}`);
+  const code = /key|PKCS#12/.test(wanted) ? ErrorCodes.BAD_KEY : ErrorCodes.BAD_CERTIFICATE;
+  const what = id.kind === "unknown" ? `${file} is not ${wanted}` : `${file} is ${id.description}, not ${wanted}`;
+  return new As2Error(code, `${what}${hint ? `: ${hint}` : ""}`);
 }
+
+const UNKNOWN_HINT = "it is damaged, or in none of the formats as2kit reads (PEM, DER, PKCS#12, PKCS#7); check that the right file is named";
 
 /**
  * Certificates only (a partner's file): PEM, DER or certs-only PKCS#7. A private key, PKCS#12 or
@@ -136,8 +167,10 @@ export function readCertificateFile(data: Uint8Array, file: string): Certificate
       throw wrongKind(file, id, "a certificate", "a CSR goes to a certificate authority, which answers with the certificate to use");
     case "public-key":
       throw wrongKind(file, id, "a certificate", "AS2 needs the partner's X.509 certificate, not its bare public key");
-    default:
+    case "empty":
       throw wrongKind(file, id, "a certificate");
+    default:
+      throw wrongKind(file, id, "a certificate", UNKNOWN_HINT);
   }
   try {
     return id.kind === "pkcs7" && id.encoding === "der" ? certsFromPkcs7(Buffer.from(data)) : loadCertificates(data);
@@ -157,13 +190,25 @@ export interface Credential {
 export interface ReadCredentialOptions {
   password?: string;
   alias?: string;
+  /** Where the password is given, for the messages: "--password" (default) or a key path. */
+  passwordFrom?: string;
+}
+
+function passwordMissing(file: string, what: string, from: string): As2Error {
+  return new As2Error(ErrorCodes.BAD_PASSWORD, `${file}: ${what} is password-protected: give its password ${from.startsWith("-") ? "with" : "in"} ${from}`);
+}
+
+function passwordWrong(file: string, what: string, from: string): As2Error {
+  return new As2Error(ErrorCodes.BAD_PASSWORD, `${file}: wrong password for ${what} (${from})`);
 }
 
 /** Node/OpenSSL decoder messages in plain words. */
 export function plainCryptoMessage(e: unknown): string {
   const msg = (e as Error)?.message ?? String(e);
   if (/bad decrypt|mac could not be verified|invalid password/i.test(msg)) return "wrong password";
-  if (/DECODER routines|unsupported|wrong tag|header too long|not enough data|too long/i.test(msg)) return "the data is damaged or not in a format as2kit reads";
+  // OpenSSL's "error:0480006C:PEM routines::no start line", "...:DECODER routines::unsupported",
+  // asn1js's and pkijs's structure errors: none of them says anything a user can act on.
+  if (/routines|error:[0-9A-F]{8}|unsupported|wrong tag|header too long|not enough data|too long|asn1|object header|Invalid PEM|no start line/i.test(msg)) return "the data is damaged or not in a format as2kit reads";
   return msg.replace(/^error:[0-9A-F]+:[^:]*:[^:]*:?/i, "").trim() || msg;
 }
 
@@ -173,6 +218,7 @@ export function plainCryptoMessage(e: unknown): string {
  */
 export function readCredentialFile(data: Uint8Array, file: string, o: ReadCredentialOptions = {}): Credential {
   const identity = identifyKeyFile(data);
+  const from = o.passwordFrom ?? "--password";
   switch (identity.kind) {
     case "pkcs12": {
       try {
@@ -180,11 +226,9 @@ export function readCredentialFile(data: Uint8Array, file: string, o: ReadCreden
         return { identity, key: kp.key, certificates: [kp.certificate, ...(kp.chain ?? [])] };
       } catch (e) {
         if (e instanceof As2Error && e.code === ErrorCodes.BAD_PASSWORD) {
-          throw new As2Error(ErrorCodes.BAD_PASSWORD, o.password === undefined || o.password === ""
-            ? `${file}: the PKCS#12 file is password-protected: give its password with --password`
-            : `${file}: wrong password for the PKCS#12 file`, { cause: e });
+          throw o.password === undefined || o.password === "" ? passwordMissing(file, "the PKCS#12 file", from) : passwordWrong(file, "the PKCS#12 file", from);
         }
-        throw new As2Error(e instanceof As2Error ? e.code : ErrorCodes.BAD_KEY, `${file}: ${(e as Error).message}`, { cause: e });
+        throw new As2Error(e instanceof As2Error ? e.code : ErrorCodes.BAD_KEY, `${file}: ${e instanceof As2Error ? e.message : plainCryptoMessage(e)}`, { cause: e });
       }
     }
     case "certificate":
@@ -199,7 +243,7 @@ export function readCredentialFile(data: Uint8Array, file: string, o: ReadCreden
         key = loadPrivateKey(data, o.password);
       } catch (e) {
         if (e instanceof As2Error && e.code === ErrorCodes.BAD_PASSWORD) {
-          throw new As2Error(ErrorCodes.BAD_PASSWORD, o.password ? `${file}: wrong password for the private key` : `${file}: the private key is password-protected: give its password with --password`, { cause: e });
+          throw o.password ? passwordWrong(file, "the private key", from) : passwordMissing(file, "the private key", from);
         }
         throw new As2Error(ErrorCodes.BAD_KEY, `${file} looks like ${KIND_WORDS[identity.kind]} but cannot be read: ${plainCryptoMessage(e)}`, { cause: e });
       }
@@ -209,16 +253,47 @@ export function readCredentialFile(data: Uint8Array, file: string, o: ReadCreden
       if (mine > 0) certificates.unshift(...certificates.splice(mine, 1));
       return { identity, key, certificates };
     }
+    case "certificate-request":
+      throw wrongKind(file, identity, "a key or certificate", "a CSR goes to a certificate authority, which answers with the certificate");
+    case "public-key":
+      throw wrongKind(file, identity, "a private key or certificate");
+    case "empty":
+      throw wrongKind(file, identity, "a key or certificate");
     default:
-      throw new As2Error(ErrorCodes.BAD_KEY, `${file} is ${identity.description}`);
+      throw wrongKind(file, identity, "a key or certificate", UNKNOWN_HINT);
   }
 }
 
-/** A private key alone (the station's key file): a certificate or PKCS#12 given instead is told so. */
-export function readPrivateKeyFile(data: Uint8Array, file: string, password?: string): crypto.KeyObject {
+/** Why a file that is not a private key cannot be one, for the key's owner. */
+const NOT_A_KEY_HINT: Partial<Record<FileKind, string>> = {
+  certificate: "name the private key file here (BEGIN PRIVATE KEY), and this certificate beside it",
+  pkcs7: "name the private key file here; the certificates belong beside it",
+  "certificate-request": "a CSR is made from the key; name the key file it was made with",
+  "public-key": "the private key is needed to sign and decrypt",
+  unknown: UNKNOWN_HINT,
+};
+
+/**
+ * A private key alone (the station's key file, a TLS key): a certificate, CSR or anything else
+ * given instead is told so; a PKCS#12 file or a PEM with key and certificate gives its key.
+ */
+export function readPrivateKeyFile(data: Uint8Array, file: string, o: Omit<ReadCredentialOptions, "alias"> = {}): crypto.KeyObject {
   const identity = identifyKeyFile(data);
-  if (identity.kind === "certificate" || identity.kind === "pkcs7") throw new As2Error(ErrorCodes.BAD_KEY, `${file} is ${identity.description}, not a key`);
-  const c = readCredentialFile(data, file, { password });
-  if (!c.key) throw new As2Error(ErrorCodes.BAD_KEY, `${file} is ${identity.description}, not a key`);
-  return c.key;
+  if (!["private-key", "encrypted-private-key", "key-and-certificate", "pkcs12"].includes(identity.kind)) {
+    throw wrongKind(file, identity, "a private key", NOT_A_KEY_HINT[identity.kind]);
+  }
+  return readCredentialFile(data, file, o).key!;
+}
+
+/** A PKCS#12 file (the station's pkcs12 key): anything else is told what it is instead. */
+export function readPkcs12File(data: Uint8Array, file: string, o: ReadCredentialOptions = {}): { key: crypto.KeyObject; certificate: Certificate; chain: Certificate[] } {
+  const identity = identifyKeyFile(data);
+  if (identity.kind !== "pkcs12") {
+    const hint = identity.kind === "key-and-certificate" || identity.kind === "private-key" || identity.kind === "encrypted-private-key"
+      ? "configure a PEM or DER key as { pem, certificate }" : identity.kind === "unknown" ? UNKNOWN_HINT : undefined;
+    throw wrongKind(file, identity, "a PKCS#12 file", hint);
+  }
+  const c = readCredentialFile(data, file, o);
+  const [certificate, ...chain] = c.certificates;
+  return { key: c.key!, certificate: certificate!, chain };
 }

@@ -1,0 +1,182 @@
+/**
+ * Key and certificate files that are not what the configuration says they are (issue 16: "OpenSSL
+ * decoder errors translated into plain words"), through real `as2 send` and `as2 check`
+ * processes. The bad files are made with openssl here: a certificate where the key goes and the
+ * other way round, an encrypted key without or with a wrong password, a PKCS#12 file with a wrong
+ * or no password, a CSR, an empty file, random bytes, text, a damaged PEM, a missing file; DER
+ * where PEM is usual is accepted when it is valid.
+ *
+ * `as2 send` (and every command that loads the keys: src/config/keys.ts) stops with exit 2 and,
+ * with --json, exactly one document `{"error":{"code","message",...,"problems":[{path,message,code}]}}`
+ * on stdout; `as2 check` lists the same findings (same key path, file, words and code) and exits
+ * 1 (contract §7: 1 = the check failed). No decoder message and no password reaches the output.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, test } from "node:test";
+import { openssl, tempDir } from "../helpers/tools.js";
+import { as2, type Run } from "../helpers/as2-process.js";
+
+const dir = tempDir();
+const f = (name: string) => join(dir, name);
+const WRONG = "Wr0ng-Pass-Word";
+
+before(() => {
+  for (const name of ["myco", "acme"]) {
+    openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f(`${name}.key`), "-out", f(`${name}.crt`), "-days", "365", "-subj", `/CN=${name}`]);
+  }
+  openssl(["req", "-new", "-key", f("myco.key"), "-out", f("myco.csr"), "-subj", "/CN=myco"]);
+  openssl(["req", "-new", "-key", f("myco.key"), "-outform", "DER", "-out", f("myco-csr.der"), "-subj", "/CN=myco"]);
+  openssl(["pkcs8", "-topk8", "-in", f("myco.key"), "-out", f("myco-enc.key"), "-passout", "pass:Key-Secret"]);
+  openssl(["pkcs12", "-export", "-inkey", f("myco.key"), "-in", f("myco.crt"), "-out", f("myco.p12"), "-passout", "pass:P12-Secret"]);
+  openssl(["x509", "-in", f("myco.crt"), "-outform", "DER", "-out", f("myco-crt.der")]);
+  openssl(["pkey", "-in", f("myco.key"), "-outform", "DER", "-out", f("myco-key.der")]);
+  openssl(["x509", "-in", f("acme.crt"), "-outform", "DER", "-out", f("acme-crt.der")]);
+  writeFileSync(f("empty.key"), "");
+  // Random-looking bytes, the same in every run.
+  let block = createHash("sha256").update("as2kit").digest();
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < 40; i++) chunks.push((block = createHash("sha256").update(block).digest()));
+  writeFileSync(f("random.bin"), Buffer.concat(chunks));
+  writeFileSync(f("notes.txt"), "hello, I am not a certificate\n");
+  writeFileSync(f("damaged.crt"), "-----BEGIN CERTIFICATE-----\nTUlJQmFrZWQgYnV0IG5vdCBhIGNlcnRpZmljYXRl\n-----END CERTIFICATE-----\n");
+  mkdirSync(f("a-folder"));
+  writeFileSync(f("order.edi"), "ISA*00*...~\n");
+});
+
+interface Case {
+  name: string;
+  key?: Record<string, string>;
+  partnerCertificate?: string;
+  /** Key path of the problem, its code and the plain words. */
+  path: string;
+  code: string;
+  words: RegExp;
+}
+
+const GOOD_KEY = { pem: "myco.key", certificate: "myco.crt" };
+
+const CASES: Case[] = [
+  { name: "a certificate as the private key", key: { pem: "myco.crt", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_BAD_KEY", words: /myco\.crt is a certificate \(PEM\), not a private key/ },
+  { name: "a DER certificate as the private key", key: { pem: "myco-crt.der", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_BAD_KEY", words: /myco-crt\.der is a certificate \(DER\), not a private key/ },
+  { name: "the private key as the station's certificate", key: { pem: "myco.key", certificate: "myco.key" }, path: "station.key.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /myco\.key is a private key \(PEM\), not a certificate/ },
+  { name: "a private key as the partner's certificate", partnerCertificate: "acme.key", path: "partners.acme.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /acme\.key is a private key \(PEM\), not a certificate/ },
+  { name: "a PKCS#12 file as the partner's certificate", partnerCertificate: "myco.p12", path: "partners.acme.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /myco\.p12 is a PKCS#12 file .*, not a certificate/ },
+  { name: "an encrypted key without a password", key: { pem: "myco-enc.key", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_BAD_PASSWORD", words: /myco-enc\.key: the private key is password-protected: give its password in station\.key\.password/ },
+  { name: "an encrypted key with a wrong password", key: { pem: "myco-enc.key", certificate: "myco.crt", password: WRONG }, path: "station.key.password", code: "AS2_ERR_BAD_PASSWORD", words: /myco-enc\.key: wrong password for the private key \(station\.key\.password\)/ },
+  { name: "a PKCS#12 file with a wrong password", key: { pkcs12: "myco.p12", password: WRONG }, path: "station.key.password", code: "AS2_ERR_BAD_PASSWORD", words: /myco\.p12: wrong password for the PKCS#12 file \(station\.key\.password\)/ },
+  { name: "a PKCS#12 file without its password", key: { pkcs12: "myco.p12" }, path: "station.key.pkcs12", code: "AS2_ERR_BAD_PASSWORD", words: /myco\.p12: the PKCS#12 file is password-protected: give its password in station\.key\.password/ },
+  { name: "a PEM key where the PKCS#12 file goes", key: { pkcs12: "myco.key", password: "x" }, path: "station.key.pkcs12", code: "AS2_ERR_BAD_KEY", words: /myco\.key is a private key \(PEM\), not a PKCS#12 file: configure a PEM or DER key as \{ pem, certificate \}/ },
+  { name: "an empty key file", key: { pem: "empty.key", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_BAD_KEY", words: /empty\.key is an empty file, not a private key/ },
+  { name: "a CSR as the private key", key: { pem: "myco.csr", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_BAD_KEY", words: /myco\.csr is a certificate signing request \(CSR, PEM\), not a private key/ },
+  { name: "a DER CSR as the partner's certificate", partnerCertificate: "myco-csr.der", path: "partners.acme.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /myco-csr\.der is a certificate signing request \(CSR, DER\), not a certificate: a CSR goes to a certificate authority/ },
+  { name: "random bytes as the private key", key: { pem: "random.bin", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_BAD_KEY", words: /random\.bin is not a private key: it is damaged, or in none of the formats as2kit reads/ },
+  { name: "a text file as the partner's certificate", partnerCertificate: "notes.txt", path: "partners.acme.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /notes\.txt is not a certificate: it is damaged, or in none of the formats/ },
+  { name: "a damaged PEM certificate", partnerCertificate: "damaged.crt", path: "partners.acme.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /damaged\.crt looks like a certificate but cannot be read: the data is damaged/ },
+  { name: "a missing key file", key: { pem: "missing.key", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_FILE_UNREADABLE", words: /file not found: .*missing\.key/ },
+  { name: "a folder as the partner's certificate", partnerCertificate: "a-folder", path: "partners.acme.certificate", code: "AS2_ERR_FILE_UNREADABLE", words: /a-folder is a folder, not a file/ },
+];
+
+function configFor(name: string, key: Record<string, string> = GOOD_KEY, partnerCertificate = "acme.crt"): string {
+  const file = f(`${name.replace(/[^a-z0-9]+/gi, "-")}.json`);
+  writeFileSync(file, JSON.stringify({
+    dataDir: "./data",
+    station: { as2Id: "MYCO", key },
+    partners: { acme: { as2Id: "ACME", url: "http://127.0.0.1:9/as2", certificate: partnerCertificate } },
+  }, null, 2));
+  return file;
+}
+
+/** Nothing of OpenSSL's or Node's own wording, and no password, reaches the user. */
+function assertPlain(r: Run, label: string): void {
+  const out = r.stdout + r.stderr;
+  assert.doesNotMatch(out, /routines|DECODER|error:[0-9A-F]{6,}|ENOENT|EISDIR|asn1|wrong tag|header too long|Invalid PEM|Cannot read|\bat [A-Za-z.]+ \(/i, `${label}: raw library text in the output:\n${out}`);
+  for (const secret of [WRONG, "Key-Secret", "P12-Secret"]) assert.ok(!out.includes(secret), `${label}: a password in the output`);
+}
+
+/** stdout must be exactly one JSON document. */
+function onlyDocument(r: Run, label: string): Record<string, any> {
+  try {
+    return JSON.parse(r.stdout) as Record<string, any>;
+  } catch {
+    assert.fail(`${label}: stdout is not one JSON document (exit ${r.status}):\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  }
+}
+
+describe("key and certificate files in plain words: as2 send and as2 check", () => {
+  for (const c of CASES) {
+    test(c.name, async () => {
+      const config = configFor(c.name, c.key, c.partnerCertificate);
+      const send = ["send", "--config", config, "--partner", "acme", "--dry-run", f("order.edi")];
+      const [sendJson, sendText, check] = await Promise.all([
+        as2([...send, "--json"], { cwd: dir }),
+        as2(send, { cwd: dir }),
+        as2(["check", "--config", config, "--json"], { cwd: dir }),
+      ]);
+
+      // as2 send --json: exit 2, one error document naming the key path, the file and the problem.
+      assert.equal(sendJson.status, 2, `send --json: ${sendJson.stdout}${sendJson.stderr}`);
+      const doc = onlyDocument(sendJson, "send --json");
+      assert.deepEqual(Object.keys(doc), ["error"]);
+      assert.equal(doc.error.code, "AS2_ERR_CONFIG");
+      assert.equal(typeof doc.error.message, "string");
+      assert.match(doc.error.message, new RegExp(`${c.path.replace(/[.[\]]/g, "\\$&")}: .*${c.words.source}`));
+      const problem = (doc.error.problems as Array<{ path: string; code: string; message: string }>).find((p) => p.path === c.path);
+      assert.ok(problem, `no problem at ${c.path}: ${JSON.stringify(doc.error.problems)}`);
+      assert.equal(problem.code, c.code);
+      assert.match(problem.message, c.words);
+      assertPlain(sendJson, "send --json");
+
+      // Without --json: the same words on stderr, nothing on stdout, exit 2.
+      assert.equal(sendText.status, 2);
+      assert.equal(sendText.stdout, "");
+      assert.match(sendText.stderr, new RegExp(`as2: invalid configuration[^]*${c.path.replace(/[.[\]]/g, "\\$&")}: .*${c.words.source}`));
+      assertPlain(sendText, "send");
+
+      // as2 check --json: the check failed (exit 1), the finding with the same path, words and code.
+      assert.equal(check.status, 1, `check: ${check.stdout}${check.stderr}`);
+      const report = onlyDocument(check, "check --json");
+      assert.equal(report.ok, false);
+      const finding = (report.problems as Array<{ path: string; code: string; message: string }>).find((p) => p.path === c.path);
+      assert.ok(finding, `check: no problem at ${c.path}: ${JSON.stringify(report.problems)}`);
+      assert.equal(finding.code, c.code);
+      assert.match(finding.message, c.words);
+      assertPlain(check, "check --json");
+    });
+  }
+
+  test("valid DER files are accepted where PEM is usual (station key and certificate, partner certificate); a PEM file named .der too", async () => {
+    writeFileSync(f("pem-named.der"), openssl(["x509", "-in", f("acme.crt")]));
+    for (const [label, key, partner] of [
+      ["DER station key and certificate", { pem: "myco-key.der", certificate: "myco-crt.der" }, "acme-crt.der"],
+      ["PEM in a file named .der", GOOD_KEY, "pem-named.der"],
+    ] as const) {
+      const config = configFor(label, key, partner);
+      const [check, send] = await Promise.all([
+        as2(["check", "--config", config, "--json"], { cwd: dir }),
+        as2(["send", "--config", config, "--partner", "acme", "--dry-run", f("order.edi"), "--json"], { cwd: dir }),
+      ]);
+      const report = onlyDocument(check, `${label}: check`);
+      assert.equal(check.status, 0, `${label}: ${check.stdout}${check.stderr}`);
+      assert.deepEqual(report.problems, []);
+      assert.equal(report.keys, 1);
+      assert.equal(send.status, 0, `${label}: ${send.stdout}${send.stderr}`);
+      assert.equal(onlyDocument(send, `${label}: send`).dryRun, true);
+    }
+  });
+
+  test("several bad files are all reported at once, each with its own path and code", async () => {
+    const config = configFor("several", { pem: "myco.crt", certificate: "myco.key" }, "missing.crt");
+    const r = await as2(["send", "--config", config, "--partner", "acme", "--dry-run", f("order.edi"), "--json"], { cwd: dir });
+    assert.equal(r.status, 2);
+    const doc = onlyDocument(r, "send --json");
+    const byPath = Object.fromEntries((doc.error.problems as Array<{ path: string; code: string }>).map((p) => [p.path, p.code]));
+    assert.deepEqual(byPath, {
+      "station.key.pem": "AS2_ERR_BAD_KEY",
+      "station.key.certificate": "AS2_ERR_BAD_CERTIFICATE",
+      "partners.acme.certificate": "AS2_ERR_FILE_UNREADABLE",
+    });
+  });
+});
