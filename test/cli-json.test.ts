@@ -63,6 +63,19 @@ test("help: examples in every command's help, global options and exit codes show
     assert.match(h.stdout, /Global Options:[\s\S]*--json/, cmd);
     assert.match(h.stdout, /Exit codes: 0 success/, cmd);
   }
+  // One exit-code listing per help page, whichever command: the command's own or the global one.
+  const { buildProgram } = await import("../src/cli/main.js");
+  const pages = await Promise.all([[], ...buildProgram().commands.map((c) => [c.name()])].map(async (cmd) => [cmd.join(" ") || "as2", await as2([...cmd, "--help"])] as const));
+  for (const [cmd, h] of pages) {
+    assert.equal(h.status, 0, cmd);
+    assert.equal(h.stdout.match(/Exit codes:/g)?.length, 1, `${cmd} --help: ${h.stdout}`);
+    assert.equal(h.stdout.match(/With --json, an error is also one document/g)?.length, 1, cmd);
+  }
+  const page = (name: string) => pages.find(([cmd]) => cmd === name)![1].stdout;
+  assert.match(page("check"), /Exit codes: 0 no problem \(warnings allowed\); 1 problems found/);
+  assert.match(page("ping"), /Exit codes: 0 every step passed \(warnings allowed\); 1 a step failed/);
+  for (const cmd of ["check", "ping"]) assert.doesNotMatch(page(cmd), /3 partial|4 status --wait/, cmd);
+  assert.match(page("as2"), /Exit codes: 0 success;[^]*3 partial/);
   const typo = await as2(["send", "--partnr", "acme"]);
   assert.equal(typo.status, 2);
   assert.match(typo.stderr, /Did you mean --partner\?/);

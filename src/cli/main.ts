@@ -7,6 +7,7 @@ import { VERSION } from "../version.js";
 import { isAs2Error } from "../core/errors.js";
 import { ConfigError } from "../config/validate.js";
 import { EXIT, UsageError, type GlobalOptions } from "./context.js";
+import { exitCodesHelp } from "./exit-codes-help.js";
 // Commands are loaded when run: `as2 status` and `--version` start without the crypto libraries.
 import type { SendFlags } from "./send.js";
 import type { ReceiveFlags } from "./receive.js";
@@ -32,7 +33,8 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .showSuggestionAfterError()
     // Global options (--config, --json, ...) appear in every subcommand's help too.
     .configureHelp({ showGlobalOptions: true })
-    .addHelpText("afterAll", "\nExit codes: 0 success; 1 failed (transport, negative MDN, MIC mismatch, verification); 2 usage or configuration;\n  3 partial (some files failed); 4 status --wait ran out of time; 130/143 interrupted by SIGINT/SIGTERM.\n  With --json, an error is also one document on stdout: {\"error\":{\"code\",\"message\"}}.")
+    // One exit-code listing per help page: the command's own (check, ping) or the global one.
+    .addHelpText("afterAll", ({ command }) => exitCodesHelp(command.name()))
     .exitOverride();
   program
     .command("send")
@@ -184,7 +186,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
   program
     .command("check")
     .description("check the configuration: every key and certificate loads, keys match their certificates, none expires within 30 days")
-    .addHelpText("after", "\nExit codes: 0 no problem (warnings allowed), 1 problems found, 2 invalid configuration or bad flag.\n\nExamples:\n  as2 check\n  as2 check --config /etc/as2/.as2rc.json --verbose\n  as2 check --json | jq '.certificates[] | {path, daysLeft}'")
+    .addHelpText("after", "\nExamples:\n  as2 check\n  as2 check --config /etc/as2/.as2rc.json --verbose\n  as2 check --json | jq '.certificates[] | {path, daysLeft}'")
     .action(async (flags: import("./check.js").CheckFlags, cmd: Command) => {
       state.exitCode = await (await import("./check.js")).checkCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
     });
@@ -193,7 +195,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .description("test the connection to a partner: DNS, TCP, proxy, TLS (chain, expiry, client certificate), an HTTP request with its credentials")
     .option("--partner <name>", "the partner profile (from the configuration)")
     .option("--timeout <seconds>", "time limit of each step (default 10)")
-    .addHelpText("after", "\nExit codes: 0 every step passed (warnings allowed), 1 a step failed, 2 unknown partner or bad flag.\n\nExamples:\n  as2 ping --partner acme\n  as2 ping --partner acme --timeout 3\n  as2 ping --partner acme --json | jq '.steps[] | select(.verdict != \"pass\")'")
+    .addHelpText("after", "\nExamples:\n  as2 ping --partner acme\n  as2 ping --partner acme --timeout 3\n  as2 ping --partner acme --json | jq '.steps[] | select(.verdict != \"pass\")'")
     .action(async (flags: import("./ping.js").PingFlags, cmd: Command) => {
       state.exitCode = await (await import("./ping.js")).pingCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
     });

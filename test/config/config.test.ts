@@ -133,7 +133,7 @@ test("keys and certificates are checked up front: wrong password, mismatched key
   assert.throws(() => loadKeyMaterial(bad, new Date()), (e: unknown) => {
     assert.ok(e instanceof ConfigError);
     const text = e.message;
-    assert.match(text, /station\.key: .*me-enc\.pem: wrong password/);
+    assert.match(text, /station\.key\.password: .*me-enc\.pem: wrong password/);
     assert.match(text, /station\.previousKeys\[0\]\.certificate: .*other\.crt does not belong to the key in .*me\.key/);
     assert.match(text, /partners\.acme\.certificate: file not found: .*missing\.crt/);
     return true;

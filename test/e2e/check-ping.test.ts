@@ -347,7 +347,7 @@ describe("as2 check", { concurrency: true }, () => {
     const byPath = Object.fromEntries(r.doc.problems.map((p) => [p.path, p.message]));
     assert.match(byPath["partners.acme.certificate"]!, /file not found: .*no-such\.crt/);
     assert.match(byPath["partners.beta.tls.ca[0]"]!, /file not found: .*no-such-ca\.crt/);
-    assert.match(byPath["station.key.certificate"]!, /myco\.key is a private key, not a certificate/);
+    assert.match(byPath["station.key.certificate"]!, /myco\.key is a private key \(PEM\), not a certificate/);
     assert.match(r.stderr, /^problem: partners\.acme\.certificate: file not found/m);
   });
 

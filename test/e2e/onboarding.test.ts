@@ -287,7 +287,7 @@ test("as2 keys import: openssl PKCS#12 (alias + password, current and legacy), D
     [["keys", "import", join(INCOMING, "modern.p12"), "--partner", "acme", "--password", "p12-Secret"], { cwd: THIRD, env: { THIRD_P12: "p12-Secret" } }, /PKCS#12 file.*not a certificate/, "a PKCS#12 as a partner's certificate"],
     [["keys", "import", join(INCOMING, "acme2027.key")], { cwd: THIRD, env: { THIRD_P12: "p12-Secret" } }, /private key without its certificate/, "a key alone"],
     [["keys", "import", join(INCOMING, "acme2027.der"), "--partner", "nobody"], { cwd: THIRD, env: { THIRD_P12: "p12-Secret" } }, /--partner: no partner "nobody".*as2 partner add/s, "unknown partner"],
-    [["keys", "import", join(INCOMING, "junk.crt"), "--partner", "acme"], { cwd: THIRD, env: { THIRD_P12: "p12-Secret" } }, /junk\.crt is not a key or certificate format/, "junk"],
+    [["keys", "import", join(INCOMING, "junk.crt"), "--partner", "acme"], { cwd: THIRD, env: { THIRD_P12: "p12-Secret" } }, /junk\.crt is not a certificate: it is damaged, or in none of the formats as2kit reads/, "junk"],
   ]);
 });
 
