@@ -297,3 +297,20 @@ export function readPkcs12File(data: Uint8Array, file: string, o: ReadCredential
   const [certificate, ...chain] = c.certificates;
   return { key: c.key!, certificate: certificate!, chain };
 }
+
+/**
+ * Node's TLS options read PEM only (a DER file fails there with a decoder message): the
+ * certificates of a file as2kit reads (PEM, DER, certs-only PKCS#7) as PEM text.
+ */
+export function tlsCertificatesPem(file: string): Buffer {
+  return Buffer.from(readCertificateFile(readKeyFileBytes(file), file).map((c) => c.x509.toString()).join(""));
+}
+
+/**
+ * A private key file in any form as2kit reads (PEM, DER, encrypted with its password, PKCS#12)
+ * as PKCS#8 PEM for Node's TLS options. Decrypted, it stays in this process's memory only.
+ */
+export function tlsPrivateKeyPem(file: string, password: string | undefined, passwordFrom: string): Buffer {
+  const key = readPrivateKeyFile(readKeyFileBytes(file), file, { password, passwordFrom });
+  return Buffer.from(key.export({ type: "pkcs8", format: "pem" }) as string);
+}

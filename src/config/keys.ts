@@ -31,6 +31,16 @@ function problemOf(e: unknown, path: string): ConfigProblem {
   throw e;
 }
 
+/** `load()`'s result, or undefined with its problem (at `path`) added to `problems`. */
+export function loadAt<T>(path: string, problems: ConfigProblem[], load: () => T): T | undefined {
+  try {
+    return load();
+  } catch (e) {
+    problems.push(problemOf(e, path));
+    return undefined;
+  }
+}
+
 /** The key paths of one key + certificate pair in the configuration. */
 export interface PairPaths {
   key: string;

@@ -3,13 +3,13 @@
  * take: build options and the POST spec. Flags are validated by the same schema as the file, so
  * a bad --sign names the flag and the allowed values.
  */
-import { readFileSync } from "node:fs";
 import {
   As2Error, ErrorCodes, type BuildMessageOptions, type ContentCipher, type DigestAlgorithm,
 } from "../core/index.js";
 import { configSchema, type As2Config, type PartnerConfig } from "../config/schema.js";
-import { ConfigError, normalizeSpelling, problemsOf } from "../config/validate.js";
-import type { KeyMaterial } from "../config/keys.js";
+import { ConfigError, normalizeSpelling, problemsOf, type ConfigProblem } from "../config/validate.js";
+import { loadAt, type KeyMaterial } from "../config/keys.js";
+import { tlsCertificatesPem, tlsPrivateKeyPem } from "../config/key-files.js";
 import type { PostSpec } from "../transport/index.js";
 import { proxyFromEnv } from "./env-proxy.js";
 import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
@@ -110,19 +110,23 @@ export function defaultUserAgent(): string {
   return `as2kit/${VERSION}`;
 }
 
-function readFiles(files: string[], path: string): Buffer[] {
-  return files.map((f, i) => {
-    try {
-      return readFileSync(f);
-    } catch (e) {
-      throw new ConfigError("the TLS settings", [{ path: `${path}[${i}]`, message: `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
-    }
-  });
+/**
+ * The partner's TLS files for Node's TLS options (PEM only): read through the shared key-file
+ * module, so a DER file that is valid works and a wrong one is told in plain words with its key
+ * path; every problem at once.
+ */
+function tlsOptionsFor(partnerName: string, tls: NonNullable<PartnerConfig["tls"]>): NonNullable<PostSpec["tls"]> {
+  const at = `partners.${partnerName}.tls`;
+  const problems: ConfigProblem[] = [];
+  const ca = tls.ca.map((f, i) => loadAt(`${at}.ca[${i}]`, problems, () => tlsCertificatesPem(f)));
+  const cert = tls.clientCertificate ? loadAt(`${at}.clientCertificate`, problems, () => tlsCertificatesPem(tls.clientCertificate!)) : undefined;
+  const key = tls.clientKey ? loadAt(`${at}.clientKey`, problems, () => tlsPrivateKeyPem(tls.clientKey!, tls.clientKeyPassword, `${at}.clientKeyPassword`)) : undefined;
+  if (problems.length) throw new ConfigError("the TLS settings", problems);
+  return { ca: ca as Buffer[], cert, key, minVersion: tls.minVersion, rejectUnauthorized: tls.rejectUnauthorized };
 }
 
 /** The transport spec for a partner: seconds become milliseconds, files are read now. */
 export function postSpecFor(partnerName: string, p: PartnerConfig): PostSpec {
-  const at = `partners.${partnerName}.tls`;
   return {
     url: p.url,
     connectTimeoutMs: p.connectTimeout * 1000,
@@ -133,14 +137,7 @@ export function postSpecFor(partnerName: string, p: PartnerConfig): PostSpec {
     userAgent: p.userAgent ?? defaultUserAgent(),
     chunked: p.chunked,
     auth: p.username !== undefined ? { username: p.username, password: p.password ?? "" } : undefined,
-    tls: p.tls ? {
-      ca: readFiles(p.tls.ca, `${at}.ca`),
-      cert: p.tls.clientCertificate ? readFiles([p.tls.clientCertificate], `${at}.clientCertificate`)[0] : undefined,
-      key: p.tls.clientKey ? readFiles([p.tls.clientKey], `${at}.clientKey`)[0] : undefined,
-      passphrase: p.tls.clientKeyPassword,
-      minVersion: p.tls.minVersion,
-      rejectUnauthorized: p.tls.rejectUnauthorized,
-    } : undefined,
+    tls: p.tls ? tlsOptionsFor(partnerName, p.tls) : undefined,
     // A partner's own proxy wins; else HTTPS_PROXY/HTTP_PROXY/NO_PROXY (env-proxy.ts).
     proxy: p.proxy ?? proxyFromEnv(p.url),
   };

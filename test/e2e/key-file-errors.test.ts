@@ -13,10 +13,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { openssl, tempDir } from "../helpers/tools.js";
+import { onCleanup, openssl, tempDir } from "../helpers/tools.js";
 import { as2, type Run } from "../helpers/as2-process.js";
 
 const dir = tempDir();
@@ -42,6 +44,8 @@ before(() => {
   writeFileSync(f("random.bin"), Buffer.concat(chunks));
   writeFileSync(f("notes.txt"), "hello, I am not a certificate\n");
   writeFileSync(f("damaged.crt"), "-----BEGIN CERTIFICATE-----\nTUlJQmFrZWQgYnV0IG5vdCBhIGNlcnRpZmljYXRl\n-----END CERTIFICATE-----\n");
+  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("server.key"), "-out", f("server.crt"), "-days", "365", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]);
+  openssl(["x509", "-in", f("server.crt"), "-outform", "DER", "-out", f("server-crt.der")]);
   mkdirSync(f("a-folder"));
   writeFileSync(f("order.edi"), "ISA*00*...~\n");
 });
@@ -179,4 +183,63 @@ describe("key and certificate files in plain words: as2 send and as2 check", () 
       "partners.acme.certificate": "AS2_ERR_FILE_UNREADABLE",
     });
   });
+});
+
+describe("TLS files (Node's TLS reads PEM only): as2 ping and as2 send", () => {
+  function tlsConfig(name: string, tls: Record<string, unknown>, url = "https://127.0.0.1:9/as2"): string {
+    const file = f(`tls-${name}.json`);
+    writeFileSync(file, JSON.stringify({
+      dataDir: "./data", station: { as2Id: "MYCO", key: GOOD_KEY },
+      partners: { acme: { as2Id: "ACME", url, certificate: "acme.crt", tls } },
+    }, null, 2));
+    return file;
+  }
+
+  test("a DER client certificate and key, and a DER CA, work against a server that requires the client certificate", async () => {
+    const server = https.createServer({
+      key: readFileSync(f("server.key")), cert: readFileSync(f("server.crt")),
+      ca: readFileSync(f("myco.crt")), requestCert: true, rejectUnauthorized: true,
+    }, (req, res) => { req.resume(); res.writeHead(200, { "Content-Length": "0" }); res.end(); });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    onCleanup(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    const port = (server.address() as AddressInfo).port;
+    const config = tlsConfig("der", { clientCertificate: "myco-crt.der", clientKey: "myco-key.der", ca: ["server-crt.der"] }, `https://127.0.0.1:${port}/as2`);
+    const r = await as2(["ping", "--config", config, "--partner", "acme", "--json", "--timeout", "5"], { cwd: dir });
+    const doc = onlyDocument(r, "ping --json");
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.equal(doc.ok, true);
+    const check = await as2(["check", "--config", config, "--json"], { cwd: dir });
+    assert.equal(check.status, 0, check.stdout);
+  });
+
+  for (const c of [
+    { name: "a certificate as the client key", tls: { clientCertificate: "myco.crt", clientKey: "myco.crt" }, path: "partners.acme.tls.clientKey", code: "AS2_ERR_BAD_KEY", words: /myco\.crt is a certificate \(PEM\), not a private key/ },
+    { name: "an encrypted client key without its password", tls: { clientCertificate: "myco.crt", clientKey: "myco-enc.key" }, path: "partners.acme.tls.clientKey", code: "AS2_ERR_BAD_PASSWORD", words: /myco-enc\.key: the private key is password-protected: give its password in partners\.acme\.tls\.clientKeyPassword/ },
+    { name: "a key as the CA", tls: { ca: ["acme.key"] }, path: "partners.acme.tls.ca[0]", code: "AS2_ERR_BAD_CERTIFICATE", words: /acme\.key is a private key \(PEM\), not a certificate/ },
+    { name: "a missing client certificate", tls: { clientCertificate: "gone.crt", clientKey: "myco.key" }, path: "partners.acme.tls.clientCertificate", code: "AS2_ERR_FILE_UNREADABLE", words: /file not found: .*gone\.crt/ },
+  ]) {
+    test(`${c.name}: ping and send stop with exit 2 and one error document; check names it`, async () => {
+      const config = tlsConfig(c.name.replace(/\W+/g, "-"), c.tls);
+      const [ping, send, check] = await Promise.all([
+        as2(["ping", "--config", config, "--partner", "acme", "--json", "--timeout", "2"], { cwd: dir }),
+        as2(["send", "--config", config, "--partner", "acme", f("order.edi"), "--json"], { cwd: dir }),
+        as2(["check", "--config", config, "--json"], { cwd: dir }),
+      ]);
+      for (const [label, r] of [["ping", ping], ["send", send]] as const) {
+        assert.equal(r.status, 2, `${label}: ${r.stdout}${r.stderr}`);
+        const doc = onlyDocument(r, label);
+        assert.deepEqual(Object.keys(doc), ["error"]);
+        const problem = (doc.error.problems as Array<{ path: string; code: string; message: string }>).find((p) => p.path === c.path);
+        assert.ok(problem, `${label}: no problem at ${c.path}: ${r.stdout}`);
+        assert.equal(problem.code, c.code);
+        assert.match(problem.message, c.words);
+        assertPlain(r, label);
+      }
+      assert.equal(check.status, 1, check.stdout);
+      const finding = (onlyDocument(check, "check").problems as Array<{ path: string; code: string; message: string }>).find((p) => p.path === c.path);
+      assert.ok(finding, check.stdout);
+      assert.equal(finding.code, c.code);
+      assert.match(finding.message, c.words);
+    });
+  }
 });
