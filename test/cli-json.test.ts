@@ -65,9 +65,15 @@ test("help: examples in every command's help, global options and exit codes show
   }
   // One exit-code listing per help page, whichever command: the command's own or the global one.
   const { buildProgram } = await import("../src/cli/main.js");
-  const pages = await Promise.all([[], ...buildProgram().commands.map((c) => [c.name()])].map(async (cmd) => [cmd.join(" ") || "as2", await as2([...cmd, "--help"])] as const));
+  // Every command and subcommand (keys new, partner add, ...).
+  type Cmd = { name(): string; commands: readonly Cmd[] };
+  const paths = (c: Cmd, at: string[]): string[][] => c.commands.flatMap((sub) => [[...at, sub.name()], ...paths(sub, [...at, sub.name()])]);
+  const commands = paths(buildProgram() as unknown as Cmd, []);
+  assert.ok(commands.some((c) => c.join(" ") === "keys import") && commands.some((c) => c.join(" ") === "partner add"), JSON.stringify(commands));
+  const pages = await Promise.all([[], ...commands].map(async (cmd) => [cmd.join(" ") || "as2", await as2([...cmd, "--help"])] as const));
   for (const [cmd, h] of pages) {
     assert.equal(h.status, 0, cmd);
+    if (cmd !== "as2") assert.match(h.stdout, /Examples:\n {2}as2 /, cmd);
     assert.equal(h.stdout.match(/Exit codes:/g)?.length, 1, `${cmd} --help: ${h.stdout}`);
     assert.equal(h.stdout.match(/With --json, an error is also one document/g)?.length, 1, cmd);
   }
