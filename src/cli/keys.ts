@@ -9,7 +9,7 @@ import { basename, dirname, resolve } from "node:path";
 import { loadConfig } from "../config/load.js";
 import { locateConfigFile, readConfigDocument, writeConfigDocument, writeFileAtomic, type ConfigDocument } from "../config/edit.js";
 import type { As2Config } from "../config/schema.js";
-import { readCredentialFile } from "../config/key-files.js";
+import { readCredentialFile, readKeyFileBytes } from "../config/key-files.js";
 import {
   defaultAs2Id, describeCertificate, formatKeyInfo, importKeyFile, keyInfo, loadStationKey, newKeyFiles, partnerCertificates,
   stationCertificate, useNewKey, type CertificateInfo, type KeyInfo,
@@ -107,13 +107,7 @@ export async function keysShowCommand(file: string | undefined, flags: KeysShowF
   const now = new Date();
   const { source, certs, key } = await asUsage(async () => {
     if (file !== undefined) {
-      let data: Buffer;
-      try {
-        data = await readFile(file);
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        throw new UsageError(`[file]: cannot read ${file}: ${err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "it is a folder" : err.message}`);
-      }
+      const data = readKeyFileBytes(file, "[file]");
       const c = readCredentialFile(data, file, { password: flags.password, alias: flags.alias });
       return {
         source: `${file}: ${c.identity.description}`,

@@ -204,7 +204,9 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
 
 /** The stable code of an error, for `--json` error documents and scripts (contract §7). */
 function errorCode(e: unknown): string {
-  if (e instanceof UsageError || e instanceof CommanderError) return "AS2_ERR_USAGE";
+  // A usage error may carry its own stable code (a key file the key commands refuse: AS2_ERR_BAD_KEY, ...).
+  if (e instanceof UsageError) return (e as UsageError & { code?: string }).code ?? "AS2_ERR_USAGE";
+  if (e instanceof CommanderError) return "AS2_ERR_USAGE";
   if (e instanceof ConfigError) return e.code;
   if (isAs2Error(e)) return e.code;
   return "AS2_ERR_INTERNAL";

@@ -17,7 +17,7 @@ export class OnboardingUsageError extends UsageError {
   }
 }
 
-const KEY_FILE_CODES: ReadonlySet<string> = new Set([ErrorCodes.BAD_KEY, ErrorCodes.BAD_CERTIFICATE, ErrorCodes.BAD_PASSWORD, ErrorCodes.INVALID_ARGUMENT]);
+const KEY_FILE_CODES: ReadonlySet<string> = new Set([ErrorCodes.BAD_KEY, ErrorCodes.BAD_CERTIFICATE, ErrorCodes.BAD_PASSWORD, ErrorCodes.FILE_UNREADABLE, ErrorCodes.INVALID_ARGUMENT]);
 
 /**
  * Runs a command body; a refusal (SetupError) or a key or certificate file that cannot be used

@@ -122,9 +122,10 @@ export function identifyKeyFile(data: Uint8Array): FileIdentity {
 
 /**
  * A key or certificate file's bytes; a file that cannot be read is told in plain words (code
- * FILE_UNREADABLE) instead of "ENOENT: no such file or directory, open ...".
+ * FILE_UNREADABLE) instead of "ENOENT: no such file or directory, open ...", after `at` (the key
+ * path or flag that names the file) when given.
  */
-export function readKeyFileBytes(file: string): Buffer {
+export function readKeyFileBytes(file: string, at?: string): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {
@@ -133,7 +134,7 @@ export function readKeyFileBytes(file: string): Buffer {
       : err.code === "EACCES" || err.code === "EPERM" ? `cannot read ${file}: permission denied`
       : err.code === "EISDIR" ? `${file} is a folder, not a file`
       : `cannot read ${file}: ${err.code ?? err.message}`;
-    throw new As2Error(ErrorCodes.FILE_UNREADABLE, why, { cause: e });
+    throw new As2Error(ErrorCodes.FILE_UNREADABLE, at ? `${at}: ${why}` : why, { cause: e });
   }
 }
 

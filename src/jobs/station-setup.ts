@@ -410,24 +410,14 @@ export interface StationCertificate {
   certificate: Certificate;
 }
 
-/** A file the configuration names, or an error naming its key path and why it cannot be read. */
-function bytesAt(file: string, path: string): Buffer {
-  try {
-    return readKeyFileBytes(file);
-  } catch (e) {
-    const err = e as As2Error;
-    throw new As2Error(err.code, `${path}: ${err.message}`, { cause: e });
-  }
-}
-
 /** The station's certificate from a loaded configuration (paths resolved, ${ENV} expanded). */
 export async function stationCertificate(config: As2Config): Promise<StationCertificate> {
   const k = config.station.key;
   if ("pem" in k) {
-    const data = bytesAt(k.certificate, "station.key.certificate");
+    const data = readKeyFileBytes(k.certificate, "station.key.certificate");
     return { file: k.certificate, certificate: readCertificateFile(data, k.certificate)[0]! };
   }
-  const data = bytesAt(k.pkcs12, "station.key.pkcs12");
+  const data = readKeyFileBytes(k.pkcs12, "station.key.pkcs12");
   const c = readPkcs12File(data, k.pkcs12, { password: k.password, alias: k.alias, passwordFrom: "station.key.password" });
   return { file: k.pkcs12, certificate: c.certificate };
 }
@@ -453,7 +443,7 @@ export async function partnerCertificates(config: As2Config, name: string): Prom
   if (!entries.length) throw new SetupError("AS2_ERR_USAGE", `partner "${name}" has no certificate in the configuration`);
   const out: PartnerCertificate[] = [];
   for (const [role, file] of entries) {
-    const data = bytesAt(file, `partners.${name}.${role}`);
+    const data = readKeyFileBytes(file, `partners.${name}.${role}`);
     for (const certificate of readCertificateFile(data, file)) out.push({ role, file, certificate });
   }
   return out;
@@ -543,18 +533,13 @@ export async function addPartner(doc: ConfigDocument, o: AddPartnerOptions): Pro
     const station = isObject(doc.raw.station) ? doc.raw.station : {};
     if (station.as2Id === o.as2Id) throw new SetupError("AS2_ERR_USAGE", `--as2-id: ${o.as2Id} is this station's own AS2 ID; add --force to add it anyway (loopback tests)`);
   }
-  let data: Buffer;
-  try {
-    data = await readFile(o.certFile);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new SetupError("AS2_ERR_USAGE", `--cert: cannot read ${o.certFile}: ${err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "it is a folder" : err.message}`);
-  }
+  const data = readKeyFileBytes(o.certFile, "--cert");
   let certs: Certificate[];
   try {
     certs = readCertificateFile(data, o.certFile);
   } catch (e) {
-    throw new SetupError("AS2_ERR_USAGE", `--cert: ${(e as Error).message}`);
+    const err = e as As2Error;
+    throw new As2Error(err.code ?? ErrorCodes.BAD_CERTIFICATE, `--cert: ${err.message}`, { cause: e });
   }
   const info = describeCertificate(certs[0]!, o.now);
   if (info.expired) warnings.push(`the certificate in ${o.certFile} expired on ${info.notAfter}`);
@@ -643,13 +628,7 @@ function expandPassword(p: string | undefined, env: Record<string, string | unde
  * copied beside the config, the result validated, and only then written.
  */
 export async function importKeyFile(doc: ConfigDocument, o: ImportOptions): Promise<ImportResult> {
-  let data: Buffer;
-  try {
-    data = await readFile(o.file);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new SetupError("AS2_ERR_USAGE", `<file>: cannot read ${o.file}: ${err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "it is a folder" : err.message}`);
-  }
+  const data = readKeyFileBytes(o.file, "<file>");
   const password = expandPassword(o.password, o.env);
   let cred: Credential;
   try {

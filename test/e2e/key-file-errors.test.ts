@@ -243,3 +243,26 @@ describe("TLS files (Node's TLS reads PEM only): as2 ping and as2 send", () => {
     });
   }
 });
+
+describe("the key commands read files through the same module: same words, same codes, exit 2", () => {
+  for (const [args, code, words] of [
+    [["keys", "show", "myco.csr"], "AS2_ERR_BAD_KEY", /myco\.csr is a certificate signing request \(CSR, PEM\), not a key or certificate/],
+    [["keys", "show", "empty.key"], "AS2_ERR_BAD_KEY", /empty\.key is an empty file/],
+    [["keys", "show", "gone.crt"], "AS2_ERR_FILE_UNREADABLE", /\[file\]: file not found: gone\.crt/],
+    [["keys", "show", "myco.p12", "--password", WRONG], "AS2_ERR_BAD_PASSWORD", /myco\.p12: wrong password for the PKCS#12 file \(--password\)/],
+    [["keys", "show", "myco-enc.key"], "AS2_ERR_BAD_PASSWORD", /myco-enc\.key: the private key is password-protected: give its password with --password/],
+    [["keys", "import", "random.bin", "--config", "keys-cmd.json"], "AS2_ERR_BAD_KEY", /random\.bin is not a key or certificate: it is damaged/],
+    [["partner", "add", "beta", "--as2-id", "BETA", "--url", "http://127.0.0.1:9/as2", "--cert", "acme.key", "--config", "keys-cmd.json"], "AS2_ERR_BAD_CERTIFICATE", /acme\.key is a private key \(PEM\), not a certificate/],
+  ] as Array<[string[], string, RegExp]>) {
+    test(`as2 ${args.slice(0, 3).join(" ")}: ${code}`, async () => {
+      writeFileSync(f("keys-cmd.json"), JSON.stringify({ station: { as2Id: "MYCO", key: GOOD_KEY }, partners: {} }));
+      const r = await as2([...args, "--json"], { cwd: dir });
+      assert.equal(r.status, 2, r.stdout + r.stderr);
+      const doc = onlyDocument(r, args.join(" "));
+      assert.deepEqual(Object.keys(doc), ["error"]);
+      assert.equal(doc.error.code, code);
+      assert.match(doc.error.message, words);
+      assertPlain(r, args.join(" "));
+    });
+  }
+});

@@ -181,7 +181,7 @@ test("partner add refusals: a key as --cert, an existing name, a taken AS2 ID, b
     [["partner", "add", "beta", "--as2-id", "BETA", "--url", "http://x.example/as2", "--cert", join(INCOMING, "acme.pem"), "--preset", "fancy"], { cwd: MYCO }, /--preset/, "bad preset"],
     [["partner", "add", "beta", "--url", "http://x.example/as2", "--cert", join(INCOMING, "acme.pem")], { cwd: MYCO }, /--as2-id/, "missing --as2-id"],
     [["partner", "add", "b/eta", "--as2-id", "BETA", "--url", "http://x.example/as2", "--cert", join(INCOMING, "acme.pem")], { cwd: MYCO }, /partner name/, "bad name"],
-    [["partner", "add", "beta", "--as2-id", "BETA", "--url", "http://x.example/as2", "--cert", join(root, "nope.crt")], { cwd: MYCO }, /--cert: cannot read .*no such file/, "missing file"],
+    [["partner", "add", "beta", "--as2-id", "BETA", "--url", "http://x.example/as2", "--cert", join(root, "nope.crt")], { cwd: MYCO }, /--cert: file not found: .*nope\.crt/, "missing file"],
     [["partner", "add", "beta", "--as2-id", "BETA", "--url", "http://x.example/as2", "--cert", join(INCOMING, "acme.pem")], { cwd: root }, /no configuration found.*as2 init/s, "no config"],
   ]);
   assert.equal(readFileSync(cfgFile, "utf8"), before, "the configuration is unchanged");
@@ -223,7 +223,7 @@ test("as2 keys show: subject, issuer, serial, fingerprints (= openssl's), validi
   assert.ok(fc.notes.some((n: string) => /keyEncipherment/.test(n)), "a key usage without keyEncipherment is noted");
   await refusals([
     [["keys", "show", "--partner", "nobody"], { cwd: MYCO }, /--partner: no partner "nobody".*acme/, "unknown partner"],
-    [["keys", "show", join(root, "missing.crt")], { cwd: MYCO }, /cannot read .*no such file/, "missing file"],
+    [["keys", "show", join(root, "missing.crt")], { cwd: MYCO }, /\[file\]: file not found: .*missing\.crt/, "missing file"],
   ]);
 });
 
