@@ -3,11 +3,10 @@
  * (JSON lines on stdout with --json); the listening URL at start; SIGINT/SIGTERM stop accepting,
  * finish what is in flight, and exit 0; --once exits after the first message or MDN.
  */
-import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
-import { loadKeyMaterial } from "../config/keys.js";
+import { loadKeyMaterial, tlsPemOptions } from "../config/keys.js";
 import { openStore } from "../store/index.js";
 import { settleDeadSendJobs } from "../jobs/send-recovery.js";
 import { createReceiver, type ReceiveEvent } from "../jobs/receive.js";
@@ -59,6 +58,8 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
     r.path = flags.path;
   }
   const keys = loadKeyMaterial(ctx.config, new Date());
+  // The server's TLS files as PEM for Node (valid DER converted); a wrong one in plain words, before anything starts.
+  const tlsPem = r.tls && tlsPemOptions({ ...r.tls, at: "receive.tls", paths: { ca: "ca", certificate: "certificate", key: "key", password: "password" } });
   for (const w of keys.warnings) ctx.output.warn(w);
 
   const receiver = createReceiver({
@@ -92,8 +93,7 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   server = r.tls
     ? https.createServer({
       ...options,
-      key: readFileSync(r.tls.key), cert: readFileSync(r.tls.certificate), passphrase: r.tls.password,
-      ca: r.tls.ca.length ? r.tls.ca.map((f) => readFileSync(f)) : undefined,
+      ...tlsPem,
       // Per-partner enforcement happens in the handler; the handshake only asks.
       requestCert: requestClientCert, rejectUnauthorized: false,
     }, handler)

@@ -9,7 +9,9 @@ import type { KeyObject } from "node:crypto";
 import { As2Error, ErrorCodes, keyMatchesCertificate, type Certificate, type KeyPair } from "../core/index.js";
 import { ConfigError, type ConfigProblem } from "./validate.js";
 import type { As2Config, KeySource } from "./schema.js";
-import { readCertificateFile, readKeyFileBytes, readPkcs12File, readPrivateKeyFile } from "./key-files.js";
+import {
+  readCertificateFile, readKeyFileBytes, readPkcs12File, readPrivateKeyFile, tlsCertificatesPem, tlsPrivateKeyPem,
+} from "./key-files.js";
 
 export interface PartnerMaterial {
   encryptionCertificate?: Certificate;
@@ -31,14 +33,22 @@ function problemOf(e: unknown, path: string): ConfigProblem {
   throw e;
 }
 
-/** `load()`'s result, or undefined with its problem (at `path`) added to `problems`. */
-export function loadAt<T>(path: string, problems: ConfigProblem[], load: () => T): T | undefined {
+/** `load()`'s result, or undefined with its problem (at `path`, or the path for the error) added to `problems`. */
+function loadAt<T>(path: string | ((e: unknown) => string), problems: ConfigProblem[], load: () => T): T | undefined {
   try {
     return load();
   } catch (e) {
-    problems.push(problemOf(e, path));
+    problems.push(problemOf(e, typeof path === "string" ? path : path(e)));
     return undefined;
   }
+}
+
+/**
+ * Where a private key's problem belongs: a password that was given and does not open the key is
+ * the password's problem; anything else (no password for an encrypted key too) the key file's.
+ */
+function keyProblemPath(password: string | undefined, keyPath: string, passwordPath: string): (e: unknown) => string {
+  return (e) => ((e as As2Error).code === ErrorCodes.BAD_PASSWORD && password !== undefined ? passwordPath : keyPath);
 }
 
 /** The key paths of one key + certificate pair in the configuration. */
@@ -73,12 +83,7 @@ export function loadCertificatesAt(file: string, path: string): { certificates: 
  */
 export function loadKeyPairAt(keyFile: string, certificateFile: string, password: string | undefined, at: PairPaths): LoadedKey {
   const problems: ConfigProblem[] = [];
-  let key: KeyObject | undefined;
-  try {
-    key = readPrivateKeyFile(readKeyFileBytes(keyFile), keyFile, { password, passwordFrom: at.password });
-  } catch (e) {
-    problems.push(problemOf(e, (e as As2Error).code === ErrorCodes.BAD_PASSWORD && password !== undefined ? at.password : at.key));
-  }
+  const key = loadAt(keyProblemPath(password, at.key, at.password), problems, () => readPrivateKeyFile(readKeyFileBytes(keyFile), keyFile, { password, passwordFrom: at.password }));
   const certs = loadCertificatesAt(certificateFile, at.certificate);
   problems.push(...certs.problems);
   const certificate = certs.certificates[0];
@@ -100,6 +105,31 @@ export function loadKeySourceAt(k: KeySource, path: string): LoadedKey {
     const where = code === ErrorCodes.BAD_PASSWORD && k.password !== undefined ? "password" : /alias/.test((e as Error).message) ? "alias" : "pkcs12";
     return { problems: [problemOf(e, `${path}.${where}`)] };
   }
+}
+
+/** TLS files as the configuration names them (receive.tls, partners.<name>.tls), with their key paths. */
+export interface TlsFiles {
+  ca: string[];
+  certificate?: string;
+  key?: string;
+  password?: string;
+  /** Key path of each: `${at}.${paths.ca}[i]`, ... */
+  at: string;
+  paths: { ca: string; certificate: string; key: string; password: string };
+}
+
+/**
+ * The TLS files as Node's TLS options want them (PEM only; key decrypted in memory): a valid DER
+ * file works, a wrong one is a configuration error in plain words at its key path, all at once.
+ */
+export function tlsPemOptions(t: TlsFiles): { ca?: Buffer[]; cert?: Buffer; key?: Buffer } {
+  const problems: ConfigProblem[] = [];
+  const ca = t.ca.map((f, i) => loadAt(`${t.at}.${t.paths.ca}[${i}]`, problems, () => tlsCertificatesPem(f)));
+  const cert = t.certificate ? loadAt(`${t.at}.${t.paths.certificate}`, problems, () => tlsCertificatesPem(t.certificate!)) : undefined;
+  const [keyPath, passwordPath] = [`${t.at}.${t.paths.key}`, `${t.at}.${t.paths.password}`];
+  const key = t.key ? loadAt(keyProblemPath(t.password, keyPath, passwordPath), problems, () => tlsPrivateKeyPem(t.key!, t.password, passwordPath)) : undefined;
+  if (problems.length) throw new ConfigError("the TLS settings", problems);
+  return { ca: ca.length ? (ca as Buffer[]) : undefined, cert, key };
 }
 
 function pairOf(k: LoadedKey, problems: ConfigProblem[]): KeyPair | undefined {

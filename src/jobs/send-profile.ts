@@ -7,9 +7,8 @@ import {
   As2Error, ErrorCodes, type BuildMessageOptions, type ContentCipher, type DigestAlgorithm,
 } from "../core/index.js";
 import { configSchema, type As2Config, type PartnerConfig } from "../config/schema.js";
-import { ConfigError, normalizeSpelling, problemsOf, type ConfigProblem } from "../config/validate.js";
-import { loadAt, type KeyMaterial } from "../config/keys.js";
-import { tlsCertificatesPem, tlsPrivateKeyPem } from "../config/key-files.js";
+import { ConfigError, normalizeSpelling, problemsOf } from "../config/validate.js";
+import { tlsPemOptions, type KeyMaterial } from "../config/keys.js";
 import type { PostSpec } from "../transport/index.js";
 import { proxyFromEnv } from "./env-proxy.js";
 import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
@@ -116,13 +115,11 @@ export function defaultUserAgent(): string {
  * path; every problem at once.
  */
 function tlsOptionsFor(partnerName: string, tls: NonNullable<PartnerConfig["tls"]>): NonNullable<PostSpec["tls"]> {
-  const at = `partners.${partnerName}.tls`;
-  const problems: ConfigProblem[] = [];
-  const ca = tls.ca.map((f, i) => loadAt(`${at}.ca[${i}]`, problems, () => tlsCertificatesPem(f)));
-  const cert = tls.clientCertificate ? loadAt(`${at}.clientCertificate`, problems, () => tlsCertificatesPem(tls.clientCertificate!)) : undefined;
-  const key = tls.clientKey ? loadAt(`${at}.clientKey`, problems, () => tlsPrivateKeyPem(tls.clientKey!, tls.clientKeyPassword, `${at}.clientKeyPassword`)) : undefined;
-  if (problems.length) throw new ConfigError("the TLS settings", problems);
-  return { ca: ca as Buffer[], cert, key, minVersion: tls.minVersion, rejectUnauthorized: tls.rejectUnauthorized };
+  const pem = tlsPemOptions({
+    ca: tls.ca, certificate: tls.clientCertificate, key: tls.clientKey, password: tls.clientKeyPassword,
+    at: `partners.${partnerName}.tls`, paths: { ca: "ca", certificate: "clientCertificate", key: "clientKey", password: "clientKeyPassword" },
+  });
+  return { ca: pem.ca ?? [], cert: pem.cert, key: pem.key, minVersion: tls.minVersion, rejectUnauthorized: tls.rejectUnauthorized };
 }
 
 /** The transport spec for a partner: seconds become milliseconds, files are read now. */

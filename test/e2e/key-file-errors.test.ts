@@ -19,7 +19,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { onCleanup, openssl, tempDir } from "../helpers/tools.js";
-import { as2, type Run } from "../helpers/as2-process.js";
+import { as2, startAs2Receive, type Run } from "../helpers/as2-process.js";
 
 const dir = tempDir();
 const f = (name: string) => join(dir, name);
@@ -46,6 +46,7 @@ before(() => {
   writeFileSync(f("damaged.crt"), "-----BEGIN CERTIFICATE-----\nTUlJQmFrZWQgYnV0IG5vdCBhIGNlcnRpZmljYXRl\n-----END CERTIFICATE-----\n");
   openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("server.key"), "-out", f("server.crt"), "-days", "365", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]);
   openssl(["x509", "-in", f("server.crt"), "-outform", "DER", "-out", f("server-crt.der")]);
+  openssl(["pkcs8", "-topk8", "-in", f("server.key"), "-outform", "DER", "-out", f("server-enc-key.der"), "-passout", "pass:Tls-Secret"]);
   mkdirSync(f("a-folder"));
   writeFileSync(f("order.edi"), "ISA*00*...~\n");
 });
@@ -97,7 +98,7 @@ function configFor(name: string, key: Record<string, string> = GOOD_KEY, partner
 function assertPlain(r: Run, label: string): void {
   const out = r.stdout + r.stderr;
   assert.doesNotMatch(out, /routines|DECODER|error:[0-9A-F]{6,}|ENOENT|EISDIR|asn1|wrong tag|header too long|Invalid PEM|Cannot read|\bat [A-Za-z.]+ \(/i, `${label}: raw library text in the output:\n${out}`);
-  for (const secret of [WRONG, "Key-Secret", "P12-Secret"]) assert.ok(!out.includes(secret), `${label}: a password in the output`);
+  for (const secret of [WRONG, "Key-Secret", "P12-Secret", "Tls-Secret"]) assert.ok(!out.includes(secret), `${label}: a password in the output`);
 }
 
 /** stdout must be exactly one JSON document. */
@@ -263,6 +264,58 @@ describe("the key commands read files through the same module: same words, same 
       assert.equal(doc.error.code, code);
       assert.match(doc.error.message, words);
       assertPlain(r, args.join(" "));
+    });
+  }
+});
+
+describe("as2 receive's TLS files", () => {
+  function receiveConfig(name: string, tls: Record<string, unknown>): string {
+    const file = f(`receive-${name}.json`);
+    writeFileSync(file, JSON.stringify({
+      dataDir: "./data", station: { as2Id: "MYCO", key: GOOD_KEY },
+      receive: { host: "127.0.0.1", port: 0, tls },
+      partners: { acme: { as2Id: "ACME", url: "http://127.0.0.1:9/as2", certificate: "acme.crt" } },
+    }, null, 2));
+    return file;
+  }
+
+  test("an encrypted DER key and a DER certificate: as2 receive serves HTTPS with them", async () => {
+    const server = await startAs2Receive(receiveConfig("der", { key: "server-enc-key.der", certificate: "server-crt.der", password: "Tls-Secret" }));
+    const url = new URL(String((await server.waitFor((e) => e.event === "listening")).url));
+    assert.equal(url.protocol, "https:");
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request(url, { method: "HEAD", ca: readFileSync(f("server.crt")) }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+    assert.doesNotMatch(server.stderr(), /Tls-Secret/);
+  });
+
+  for (const c of [
+    { name: "a certificate as the server key", tls: { key: "server.crt", certificate: "server.crt" }, path: "receive.tls.key", code: "AS2_ERR_BAD_KEY", words: /server\.crt is a certificate \(PEM\), not a private key/ },
+    { name: "the encrypted key with a wrong password", tls: { key: "server-enc-key.der", certificate: "server.crt", password: WRONG }, path: "receive.tls.password", code: "AS2_ERR_BAD_PASSWORD", words: /server-enc-key\.der: wrong password for the private key \(receive\.tls\.password\)/ },
+    { name: "random bytes as the server certificate", tls: { key: "server.key", certificate: "random.bin" }, path: "receive.tls.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /random\.bin is not a certificate/ },
+  ]) {
+    test(`${c.name}: exit 2 and one error document before listening; check names it too`, async () => {
+      const config = receiveConfig(c.name.replace(/\W+/g, "-"), c.tls);
+      const [r, check] = await Promise.all([
+        as2(["receive", "--config", config, "--json"], { cwd: dir }),
+        as2(["check", "--config", config, "--json"], { cwd: dir }),
+      ]);
+      assert.equal(r.status, 2, r.stdout + r.stderr);
+      const doc = onlyDocument(r, "receive --json");
+      assert.deepEqual(Object.keys(doc), ["error"]);
+      const problem = (doc.error.problems as Array<{ path: string; code: string; message: string }>).find((p) => p.path === c.path);
+      assert.ok(problem, r.stdout);
+      assert.equal(problem.code, c.code);
+      assert.match(problem.message, c.words);
+      assertPlain(r, "receive");
+      assert.equal(check.status, 1, check.stdout);
+      const finding = (onlyDocument(check, "check").problems as Array<{ path: string; code: string; message: string }>).find((p) => p.path === c.path);
+      assert.ok(finding, check.stdout);
+      assert.equal(finding.code, c.code);
+      assert.match(finding.message, c.words);
     });
   }
 });
