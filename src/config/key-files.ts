@@ -147,21 +147,30 @@ function wrongKind(file: string, id: FileIdentity, wanted: string, hint?: string
 
 const UNKNOWN_HINT = "it is damaged, or in none of the formats as2kit reads (PEM, DER, PKCS#12, PKCS#7); check that the right file is named";
 
+export interface ReadCertificateOptions {
+  /**
+   * Our own certificate (station.key.certificate, a TLS certificate): a PEM file holding the key
+   * and its certificate together is fine there. A partner's file or a CA list must not hold a key.
+   */
+  own?: boolean;
+}
+
 /**
  * Certificates only (a partner's file): PEM, DER or certs-only PKCS#7. A private key, PKCS#12 or
  * CSR is refused in plain words: a partner sends its certificate, never its key.
  */
-export function readCertificateFile(data: Uint8Array, file: string): Certificate[] {
+export function readCertificateFile(data: Uint8Array, file: string, o: ReadCertificateOptions = {}): Certificate[] {
   const id = identifyKeyFile(data);
   switch (id.kind) {
     case "certificate":
     case "pkcs7":
       break;
+    case "key-and-certificate":
+      if (o.own) break;
+      throw wrongKind(file, id, "a certificate alone", "a partner's file must hold only its certificate; a private key never leaves its owner");
     case "private-key":
     case "encrypted-private-key":
       throw wrongKind(file, id, "a certificate", "give the certificate (.crt, .cer, .pem with BEGIN CERTIFICATE); a private key never leaves its owner");
-    case "key-and-certificate":
-      throw wrongKind(file, id, "a certificate alone", "a partner's file must hold only its certificate; a private key never leaves its owner");
     case "pkcs12":
       throw wrongKind(file, id, "a certificate", "a partner sends its certificate only (PEM, DER or .p7b); a PKCS#12 file holds a private key");
     case "certificate-request":
@@ -303,8 +312,8 @@ export function readPkcs12File(data: Uint8Array, file: string, o: ReadCredential
  * Node's TLS options read PEM only (a DER file fails there with a decoder message): the
  * certificates of a file as2kit reads (PEM, DER, certs-only PKCS#7) as PEM text.
  */
-export function tlsCertificatesPem(file: string): Buffer {
-  return Buffer.from(readCertificateFile(readKeyFileBytes(file), file).map((c) => c.x509.toString()).join(""));
+export function tlsCertificatesPem(file: string, o: ReadCertificateOptions = {}): Buffer {
+  return Buffer.from(readCertificateFile(readKeyFileBytes(file), file, o).map((c) => c.x509.toString()).join(""));
 }
 
 /**

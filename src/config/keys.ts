@@ -11,6 +11,7 @@ import { ConfigError, type ConfigProblem } from "./validate.js";
 import type { As2Config, KeySource } from "./schema.js";
 import {
   readCertificateFile, readKeyFileBytes, readPkcs12File, readPrivateKeyFile, tlsCertificatesPem, tlsPrivateKeyPem,
+  type ReadCertificateOptions,
 } from "./key-files.js";
 
 export interface PartnerMaterial {
@@ -67,10 +68,10 @@ export interface LoadedKey {
   problems: ConfigProblem[];
 }
 
-/** Every certificate of a file (partner certificates, CA lists), or the problem with it. */
-export function loadCertificatesAt(file: string, path: string): { certificates: Certificate[]; problems: ConfigProblem[] } {
+/** Every certificate of a file (partner certificates, CA lists; `own` for ours), or the problem with it. */
+export function loadCertificatesAt(file: string, path: string, o: ReadCertificateOptions = {}): { certificates: Certificate[]; problems: ConfigProblem[] } {
   try {
-    return { certificates: readCertificateFile(readKeyFileBytes(file), file), problems: [] };
+    return { certificates: readCertificateFile(readKeyFileBytes(file), file, o), problems: [] };
   } catch (e) {
     return { certificates: [], problems: [problemOf(e, path)] };
   }
@@ -84,7 +85,8 @@ export function loadCertificatesAt(file: string, path: string): { certificates: 
 export function loadKeyPairAt(keyFile: string, certificateFile: string, password: string | undefined, at: PairPaths): LoadedKey {
   const problems: ConfigProblem[] = [];
   const key = loadAt(keyProblemPath(password, at.key, at.password), problems, () => readPrivateKeyFile(readKeyFileBytes(keyFile), keyFile, { password, passwordFrom: at.password }));
-  const certs = loadCertificatesAt(certificateFile, at.certificate);
+  // Our own certificate: one PEM file with the key and its certificate may serve as both.
+  const certs = loadCertificatesAt(certificateFile, at.certificate, { own: true });
   problems.push(...certs.problems);
   const certificate = certs.certificates[0];
   if (key && certificate && !keyMatchesCertificate(key, certificate)) {
@@ -125,7 +127,7 @@ export interface TlsFiles {
 export function tlsPemOptions(t: TlsFiles): { ca?: Buffer[]; cert?: Buffer; key?: Buffer } {
   const problems: ConfigProblem[] = [];
   const ca = t.ca.map((f, i) => loadAt(`${t.at}.${t.paths.ca}[${i}]`, problems, () => tlsCertificatesPem(f)));
-  const cert = t.certificate ? loadAt(`${t.at}.${t.paths.certificate}`, problems, () => tlsCertificatesPem(t.certificate!)) : undefined;
+  const cert = t.certificate ? loadAt(`${t.at}.${t.paths.certificate}`, problems, () => tlsCertificatesPem(t.certificate!, { own: true })) : undefined;
   const [keyPath, passwordPath] = [`${t.at}.${t.paths.key}`, `${t.at}.${t.paths.password}`];
   const key = t.key ? loadAt(keyProblemPath(t.password, keyPath, passwordPath), problems, () => tlsPrivateKeyPem(t.key!, t.password, passwordPath)) : undefined;
   if (problems.length) throw new ConfigError("the TLS settings", problems);

@@ -415,7 +415,7 @@ export async function stationCertificate(config: As2Config): Promise<StationCert
   const k = config.station.key;
   if ("pem" in k) {
     const data = readKeyFileBytes(k.certificate, "station.key.certificate");
-    return { file: k.certificate, certificate: readCertificateFile(data, k.certificate)[0]! };
+    return { file: k.certificate, certificate: readCertificateFile(data, k.certificate, { own: true })[0]! };
   }
   const data = readKeyFileBytes(k.pkcs12, "station.key.pkcs12");
   const c = readPkcs12File(data, k.pkcs12, { password: k.password, alias: k.alias, passwordFrom: "station.key.password" });

@@ -37,6 +37,8 @@ before(() => {
   openssl(["pkey", "-in", f("myco.key"), "-outform", "DER", "-out", f("myco-key.der")]);
   openssl(["x509", "-in", f("acme.crt"), "-outform", "DER", "-out", f("acme-crt.der")]);
   writeFileSync(f("empty.key"), "");
+  writeFileSync(f("myco-both.pem"), Buffer.concat([readFileSync(f("myco.key")), readFileSync(f("myco.crt"))]));
+  writeFileSync(f("acme-both.pem"), Buffer.concat([readFileSync(f("acme.key")), readFileSync(f("acme.crt"))]));
   // Random-looking bytes, the same in every run.
   let block = createHash("sha256").update("as2kit").digest();
   const chunks: Buffer[] = [];
@@ -68,6 +70,7 @@ const CASES: Case[] = [
   { name: "a DER certificate as the private key", key: { pem: "myco-crt.der", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_BAD_KEY", words: /myco-crt\.der is a certificate \(DER\), not a private key/ },
   { name: "the private key as the station's certificate", key: { pem: "myco.key", certificate: "myco.key" }, path: "station.key.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /myco\.key is a private key \(PEM\), not a certificate/ },
   { name: "a private key as the partner's certificate", partnerCertificate: "acme.key", path: "partners.acme.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /acme\.key is a private key \(PEM\), not a certificate/ },
+  { name: "the partner's key and certificate in one file as its certificate", partnerCertificate: "acme-both.pem", path: "partners.acme.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /acme-both\.pem is a private key with its certificate \(PEM\), not a certificate alone: a partner's file must hold only its certificate/ },
   { name: "a PKCS#12 file as the partner's certificate", partnerCertificate: "myco.p12", path: "partners.acme.certificate", code: "AS2_ERR_BAD_CERTIFICATE", words: /myco\.p12 is a PKCS#12 file .*, not a certificate/ },
   { name: "an encrypted key without a password", key: { pem: "myco-enc.key", certificate: "myco.crt" }, path: "station.key.pem", code: "AS2_ERR_BAD_PASSWORD", words: /myco-enc\.key: the private key is password-protected: give its password in station\.key\.password/ },
   { name: "an encrypted key with a wrong password", key: { pem: "myco-enc.key", certificate: "myco.crt", password: WRONG }, path: "station.key.password", code: "AS2_ERR_BAD_PASSWORD", words: /myco-enc\.key: wrong password for the private key \(station\.key\.password\)/ },
@@ -152,11 +155,12 @@ describe("key and certificate files in plain words: as2 send and as2 check", () 
     });
   }
 
-  test("valid DER files are accepted where PEM is usual (station key and certificate, partner certificate); a PEM file named .der too", async () => {
+  test("valid DER files are accepted where PEM is usual (station key and certificate, partner certificate); a PEM file named .der; our key and certificate in one file", async () => {
     writeFileSync(f("pem-named.der"), openssl(["x509", "-in", f("acme.crt")]));
     for (const [label, key, partner] of [
       ["DER station key and certificate", { pem: "myco-key.der", certificate: "myco-crt.der" }, "acme-crt.der"],
       ["PEM in a file named .der", GOOD_KEY, "pem-named.der"],
+      ["the station's key and certificate in one PEM file, named twice", { pem: "myco-both.pem", certificate: "myco-both.pem" }, "acme.crt"],
     ] as const) {
       const config = configFor(label, key, partner);
       const [check, send] = await Promise.all([
