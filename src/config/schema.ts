@@ -137,9 +137,18 @@ export const configSchema = z
     $schema: z.string().optional(),
     dataDir: nonEmpty.default("./as2-data"),
     store: z
-      .strictObject({ kind: z.literal("files").describe("local JSON files under dataDir (contract §5)") })
+      .discriminatedUnion("kind", [
+        z.strictObject({ kind: z.literal("files").describe("local JSON files under dataDir (contract §5)") }),
+        z.strictObject({
+          kind: z.literal("postgres").describe("a PostgreSQL database shared by several as2 hosts (README \"Several hosts on PostgreSQL\")"),
+          url: z
+            .string()
+            .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// connection URL")
+            .describe("connection URL, e.g. \"${AS2_DATABASE_URL}\" (postgres://user:password@host:5432/db); keep the password in the environment: it is never logged or recorded"),
+        }),
+      ])
       .default({ kind: "files" })
-      .describe("where job records, the received-message ledger and the MDN queue live"),
+      .describe("where job records, the received-message ledger and the MDN queue live: \"files\" (one host) or \"postgres\" (several hosts sharing the inbox folder)"),
     station: z.strictObject({
       as2Id,
       email: z.string().optional().describe("Disposition-Notification-To"),

@@ -45,6 +45,8 @@ export const ErrorCodes = {
   // Receive side: the receiver stopped mid-message, or could not store what it verified.
   INTERRUPTED: "AS2_ERR_INTERRUPTED",
   STORE_FAILED: "AS2_ERR_STORE_FAILED",
+  /** The shared store (PostgreSQL) cannot be reached right now: try again later (HTTP 503). */
+  STORE_UNAVAILABLE: "AS2_ERR_STORE_UNAVAILABLE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -79,6 +81,7 @@ const DISPOSITION_OF: Record<ErrorCode, DispositionError> = {
   AS2_ERR_MDN_VERIFICATION_FAILED: "unexpected-processing-error",
   AS2_ERR_INTERRUPTED: "unexpected-processing-error",
   AS2_ERR_STORE_FAILED: "unexpected-processing-error",
+  AS2_ERR_STORE_UNAVAILABLE: "unexpected-processing-error",
 };
 
 export interface As2ErrorOptions {
