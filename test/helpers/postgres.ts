@@ -37,8 +37,8 @@ export interface TestPostgres {
   url: string;
   port: number;
   password: string;
-  /** Runs SQL as the superuser over the unix socket; returns psql's unaligned output. */
-  psql(sql: string): string;
+  /** Runs SQL as the superuser over the unix socket (in database "as2" unless told); returns psql's unaligned output. */
+  psql(sql: string, database?: string): string;
   /** Fast shutdown (SIGINT), waiting for the server to exit. */
   stop(): Promise<void>;
   /** Starts the server again on the same port and data. */
@@ -98,9 +98,9 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<TestPos
   onCleanup(stop);
   await start();
 
-  const psql = (sql: string): string => execFileSync(join(bin, "psql"), ["-h", socketDir, "-p", String(port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-c", sql]).toString();
+  const psql = (sql: string, database = "as2"): string => execFileSync(join(bin, "psql"), ["-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-A", "-t", "-c", sql]).toString();
   const password = `as2-${Math.random().toString(36).slice(2)}`;
-  psql(`CREATE ROLE as2 LOGIN PASSWORD '${password}'`);
-  psql("CREATE DATABASE as2 OWNER as2");
+  psql(`CREATE ROLE as2 LOGIN PASSWORD '${password}'`, "postgres");
+  psql("CREATE DATABASE as2 OWNER as2", "postgres");
   return { url: `postgres://as2:${password}@127.0.0.1:${port}/as2`, port, password, psql, stop, start };
 }

@@ -24,7 +24,7 @@ let pg: Promise<TestPostgres> | undefined;
 async function ledgerOf(kind: (typeof KINDS)[number], name: string): Promise<ReceivedLedger> {
   if (kind === "files") return new FileReceivedLedger(join(dir, name));
   const db = await (pg ??= startPostgres());
-  db.psql(`CREATE DATABASE "ledger_${name}" OWNER as2`);
+  db.psql(`CREATE DATABASE "ledger_${name}" OWNER as2`, "postgres");
   const store = new PgStore(db.url.replace(/\/as2$/, `/ledger_${name}`));
   onCleanup(() => store.close());
   return store.received;
