@@ -42,8 +42,8 @@ export function haproxyConfig(port: number, backends: Array<{ host: string; port
   ].join("\n");
 }
 
-export async function startHaproxy(dir: string, backends: Array<{ host: string; port: number }>, path = "/as2"): Promise<TestHaproxy> {
-  const port = await freePort();
+export async function startHaproxy(dir: string, backends: Array<{ host: string; port: number }>, path = "/as2", listenPort?: number): Promise<TestHaproxy> {
+  const port = listenPort ?? (await freePort());
   const conf = join(dir, `haproxy-${port}.cfg`);
   writeFileSync(conf, haproxyConfig(port, backends, path));
   const proc = spawn("haproxy", ["-db", "-f", conf], { stdio: ["ignore", "pipe", "pipe"] });

@@ -2,9 +2,8 @@
  * Job run locks and node leases in PostgreSQL.
  *
  * A node's lease (as2_nodes) is written when the process first uses the store and renewed every
- * LEASE_SECONDS / 3 while it lives. An owner counts as alive while its lease runs; on this very
- * host the process table is asked too, so a node killed here is known dead at once instead of a
- * lease later. Work whose owner is dead (a run lock, a received message in flight, an MDN being
+ * LEASE_SECONDS / 3 while it lives. An owner on another host counts as alive while its lease
+ * runs; an owner on this very host is asked of the process table instead, which knows at once. Work whose owner is dead (a run lock, a received message in flight, an MDN being
  * delivered) is taken over by a live node.
  */
 import { isAlive, sameOwner, thisProcess, type Owner } from "../process-owner.js";
@@ -39,14 +38,13 @@ export class NodeLeases {
   async alive(owner: Owner): Promise<boolean> {
     const me = thisProcess();
     if (sameOwner(owner, me)) return true;
-    // Same host and boot: the process table is the truth (and the fast answer after a SIGKILL).
-    if (owner.host === me.host && owner.boot === me.boot && !isAlive(owner)) return false;
+    // Same host and boot: the process table is the truth, both ways (the fast answer after a
+    // SIGKILL; and a live neighbour whose lease lapsed while the database was down keeps its work).
+    if (owner.host === me.host && owner.boot === me.boot) return isAlive(owner);
     const r = await (await this.db()).query<{ live: boolean }>("reading node leases",
       "SELECT lease_until > now() AS live FROM as2_nodes WHERE owner_key = $1", [ownerKey(owner)]);
-    const row = r.rows[0];
-    // Never registered (a process that died before its first query): alive only if its host says so.
-    if (!row) return owner.host === me.host && owner.boot === me.boot ? isAlive(owner) : false;
-    return row.live;
+    // Never registered: a process on another host that died before its first query.
+    return r.rows[0]?.live ?? false;
   }
 }
 
