@@ -235,6 +235,38 @@ test("SIGKILL of a node mid-transfer: the partner's restart lands once on a live
   await allNodesServe();
 });
 
+for (const point of ["accepted", "queued"] as const) {
+  test(`SIGKILL of a node holding async work (killed at "${point}": ${point === "accepted" ? "the 200 sent, the message not yet opened" : "the MDN queued, not yet delivered"}): a live node finishes it from the shared spool and delivers the MDN; the send job settles SUCCESS`, { timeout: 180_000 }, async () => {
+    await stopNode(2);
+    await startNode(2, { AS2KIT_CRASH_AT: `receive:${point}` });
+    await allNodesServe();
+    const out = join(dir, `async-kill-${point}`);
+    mkdirSync(out, { recursive: true });
+    const files = Array.from({ length: 3 }, (_, i) => {
+      const p = join(out, `ak-${point}-${i + 1}.edi`);
+      writeFileSync(p, randomBytes(40_000));
+      return p;
+    });
+    const sent = await as2(["send", "--config", mycoConfig, "--partner", "hub", "--mdn-mode", "async", "--json", ...files]);
+    assert.equal(sent.status, 0, sent.stderr + sent.stdout);
+    const job = JSON.parse(sent.stdout) as JobRecord;
+    const killed = await Promise.race([nodes[2]!.exited, sleep(10_000).then(() => undefined)]);
+    assert.equal(killed?.signal, "SIGKILL", `node 3 killed itself: ${nodes[2]!.stderr()}`);
+    const st = await as2(["status", job.runId, "--config", mycoConfig, "--wait", "90", "--json"]);
+    assert.equal(st.status, 0, st.stderr + st.stdout);
+    assert.equal((JSON.parse(st.stdout) as { jobStatus: string }).jobStatus, "SUCCESS");
+    assert.deepEqual(names(hubInbox, new RegExp(`^ak-${point}-`)), files.map((f) => basename(f)).sort(), "each file stored exactly once");
+    for (let i = 0; ; i++) {
+      const left = sql("SELECT count(*) FROM as2_jobs WHERE state IN ('ONGOING', 'NOT_STARTED')") + "/" + sql("SELECT count(*) FROM as2_received WHERE step <> 'answered'");
+      if (left === "0/0") break;
+      assert.ok(i < 600, `left ONGOING / unfinished: ${left}`);
+      await sleep(100);
+    }
+    await startNode(2);
+    await allNodesServe();
+  });
+}
+
 test("PostgreSQL restarted mid-run: the nodes answer 503 with Retry-After (no MDN, nothing stored) while it is down, and take messages again on their own once it is back", { timeout: 120_000 }, async () => {
   const [m] = await builtMessages("pgdown", 1);
   await db.stop();
