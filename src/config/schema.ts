@@ -137,16 +137,21 @@ export const configSchema = z
     $schema: z.string().optional(),
     dataDir: nonEmpty.default("./as2-data"),
     store: z
-      .discriminatedUnion("kind", [
+      .union([
         z.strictObject({ kind: z.literal("files").describe("local JSON files under dataDir (contract §5)") }),
         z.strictObject({
           kind: z.literal("postgres").describe("a PostgreSQL database shared by several as2 hosts (README \"Several hosts on PostgreSQL\")"),
           url: z
             .string()
             .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// connection URL")
-            .describe("connection URL, e.g. \"${AS2_DATABASE_URL}\" (postgres://user:password@host:5432/db); keep the password in the environment: it is never logged or recorded"),
+            .optional()
+            .describe("connection URL, required with kind \"postgres\", e.g. \"${AS2_DATABASE_URL}\" (postgres://user:password@host:5432/db); keep the password in the environment: it is never logged or recorded"),
         }),
       ])
+      .superRefine((store, ctx) => {
+        // Optional in the shape so that a missing URL is reported as such, not as a wrong kind.
+        if (store.kind === "postgres" && store.url === undefined) ctx.addIssue({ code: "custom", path: ["url"], message: 'is required with kind "postgres" (a postgres:// URL, e.g. "${AS2_DATABASE_URL}")' });
+      })
       .default({ kind: "files" })
       .describe("where job records, the received-message ledger and the MDN queue live: \"files\" (one host) or \"postgres\" (several hosts sharing the inbox folder)"),
     station: z.strictObject({

@@ -30,7 +30,7 @@ export interface As2Store {
   close(): Promise<void>;
 }
 
-export type StoreSettings = { kind: "files" } | { kind: "postgres"; url: string };
+export type StoreSettings = { kind: "files" } | { kind: "postgres"; url?: string };
 
 export interface StoreConfig {
   dataDir: string;
@@ -67,7 +67,7 @@ export function openStore(config: StoreConfig): As2Store {
   const key = settings.kind === "postgres" ? `postgres ${settings.url}` : `files ${config.dataDir}`;
   let s = open.get(key);
   if (!s) {
-    s = settings.kind === "postgres" ? new PgStore(settings.url) : new FileStore(config.dataDir);
+    s = settings.kind === "postgres" ? new PgStore(settings.url ?? "") : new FileStore(config.dataDir);
     open.set(key, s);
   }
   return s;
