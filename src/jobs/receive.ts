@@ -149,10 +149,15 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** A temp file in a shared inbox untouched this long is a dead writer's (a live one writes, or is recovered within 30 s). */
+const SHARED_INBOX_TEMP_IDLE_MS = 3_600_000;
+
 /** At start-up: removes temp files a killed receiver left in the inboxes; returns how many. */
 export async function sweepInboxes(config: As2Config): Promise<number> {
+  // A shared store means inboxes shared by several hosts: pids there say nothing (inbox.ts).
+  const options = config.store.kind === "postgres" ? { minIdleMs: SHARED_INBOX_TEMP_IDLE_MS } : {};
   let removed = 0;
-  for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name));
+  for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name), options);
   return removed;
 }
 

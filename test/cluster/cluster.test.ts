@@ -73,7 +73,7 @@ async function allNodesServe(): Promise<void> {
       await sleep(100);
     }
   }
-  await sleep(1500); // two health checks at 500 ms ("rise 2")
+  await sleep(2500); // two health checks at 1 s ("rise 2")
 }
 
 const sql = (q: string) => db.psql(q).trim();
@@ -196,6 +196,25 @@ test("as2 status lists every job of every node, also from a configuration whose 
   const sends = await as2(["status", "--config", elsewhere, "--json", "--direction", "send"], { env });
   assert.equal((JSON.parse(sends.stdout) as { totalRecords: number }).totalRecords, 2);
   assert.ok(!existsSync(join(dir, "empty-data", "jobs")) || readdirSync(join(dir, "empty-data", "jobs")).filter((f) => f.endsWith(".json")).length === 0);
+});
+
+test("an `as2 send` killed mid-job holds its run lock in the database: `as2 status` from another configuration records the job INTERRUPTED and clears the lock; --restart sends it", { timeout: 120_000 }, async () => {
+  const file = join(dir, "hub-out", "killed-send.edi");
+  writeFileSync(file, randomBytes(5_000));
+  const killed = await as2(["send", "--config", hubConfig, "--partner", "myco", "--json", file], { env: { ...env, AS2KIT_CRASH_AT: "send:started" } });
+  assert.equal(killed.signal, "SIGKILL", killed.stderr);
+  const runId = sql("SELECT run_id FROM as2_job_locks");
+  assert.match(runId, /^\d{8}T\d{9}Z-[0-9a-f]+$/, "the dead process's lock is in the database");
+  assert.equal(sql(`SELECT state FROM as2_jobs WHERE run_id = '${runId}'`), "ONGOING");
+  const elsewhere = cfg("hub-elsewhere-2", { ...JSON.parse(readFileSync(hubConfig, "utf8")) as object, dataDir: "./empty-data-2" });
+  const st = await as2(["status", runId, "--config", elsewhere, "--json"], { env });
+  assert.equal(st.status, 0, st.stderr);
+  assert.equal((JSON.parse(st.stdout) as { jobStatus: string }).jobStatus, "INTERRUPTED");
+  assert.equal(sql("SELECT count(*) FROM as2_job_locks"), "0", "the stale lock is cleared");
+  const again = await as2(["send", "--config", hubConfig, "--partner", "myco", "--restart", runId, "--wait-mdn", "60", "--json"], { env });
+  assert.equal(again.status, 0, again.stderr + again.stdout);
+  assert.equal((JSON.parse(again.stdout) as JobRecord).state, "SUCCESS");
+  assert.deepEqual(names(mycoInbox, /^killed-send/), ["killed-send.edi"]);
 });
 
 test("SIGKILL of a node mid-transfer: the partner's restart lands once on a live node, which finishes the dead node's message; nothing is left ONGOING", { timeout: 180_000 }, async () => {

@@ -26,6 +26,8 @@ export function haproxyConfig(port: number, backends: Array<{ host: string; port
     "  timeout connect 5s",
     "  timeout client 120s",
     "  timeout server 120s",
+    // A node busy with signatures answers its health check late: slow is not down.
+    "  timeout check 10s",
     // A request a node failed to answer (connection refused: it just died) goes to another one.
     "  retries 2",
     "  option redispatch",
@@ -37,7 +39,7 @@ export function haproxyConfig(port: number, backends: Array<{ host: string; port
     // Any HTTP answer shows the node is up (a GET on the AS2 path is answered 405).
     `  option httpchk GET ${path}`,
     "  http-check expect rstatus ^[2-5]",
-    ...backends.map((b, i) => `  server node${i + 1} ${b.host}:${b.port} check inter 500ms fall 2 rise 2`),
+    ...backends.map((b, i) => `  server node${i + 1} ${b.host}:${b.port} check inter 1s fall 3 rise 2`),
     "",
   ].join("\n");
 }
