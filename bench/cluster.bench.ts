@@ -2,6 +2,7 @@
 //   1. one `as2 receive` node on the files store (the baseline),
 //   2. one node on PostgreSQL,
 //   3. BENCH_CLUSTER_NODES (default 3) nodes on PostgreSQL behind HAProxy (round robin),
+//   4. the same nodes taken in turn by the client itself (what HAProxy adds),
 // each taking BENCH_CLUSTER_MSGS (default 150) distinct 1 KiB messages, signed + encrypted with a
 // signed sync MDN, posted BENCH_CLUSTER_CONCURRENCY (default 16) at a time. The messages are built
 // beforehand (`as2 send --dry-run`), so only the receiving side is measured. PostgreSQL and
@@ -58,7 +59,7 @@ async function stop(c: ChildProcess): Promise<void> {
 }
 
 /** Posts the requests, CONCURRENCY at a time; messages per second after the warm-up, and every answer must be 200. */
-async function blast(url: string, all: Req[]): Promise<number> {
+async function blast(url: string | string[], all: Req[]): Promise<number> {
   await post(url, all.slice(0, WARMUP));
   const reqs = all.slice(WARMUP);
   const start = process.hrtime.bigint();
@@ -66,12 +67,14 @@ async function blast(url: string, all: Req[]): Promise<number> {
   return reqs.length / (Number(process.hrtime.bigint() - start) / 1e9);
 }
 
-async function post(url: string, reqs: Req[]): Promise<void> {
+/** One URL, or several taken in turn (round robin by the client itself). */
+async function post(url: string | string[], reqs: Req[]): Promise<void> {
+  const urls = Array.isArray(url) ? url : [url];
   let next = 0;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (next < reqs.length) {
-      const r = reqs[next++]!;
-      const res = await request(url, r);
+      const i = next++;
+      const res = await request(urls[i % urls.length]!, reqs[i]!);
       if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body.toString()}`);
     }
   }));
@@ -128,6 +131,8 @@ test(`cluster benchmark: ${MSGS} messages, ${CONCURRENCY} at a time`, { timeout:
     const lb = await startHaproxy(dir, ports.map((port) => ({ host: "127.0.0.1", port })));
     await new Promise((r) => setTimeout(r, 2500)); // health checks see every node up (rise 2, inter 1 s)
     results.push([`${NODES} nodes behind HAProxy, postgres store`, await blast(lb.url, await batch("cluster"))]);
+    // The same nodes without the balancer (the client takes them in turn): HAProxy's own share.
+    results.push([`${NODES} nodes, client round robin, postgres`, await blast(ports.map((p) => `http://127.0.0.1:${p}/as2`), await batch("direct"))]);
     await lb.stop();
     await Promise.all(nodes.map(stop));
   }
