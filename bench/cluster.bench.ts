@@ -3,6 +3,8 @@
 //   2. one node on PostgreSQL,
 //   3. BENCH_CLUSTER_NODES (default 3) nodes on PostgreSQL behind HAProxy (round robin),
 //   4. the same nodes taken in turn by the client itself (what HAProxy adds),
+//   5. as many nodes on the files store sharing one data folder (one host: what more processes
+//      on this machine give by themselves),
 // each taking BENCH_CLUSTER_MSGS (default 150) distinct 1 KiB messages, signed + encrypted with a
 // signed sync MDN, posted BENCH_CLUSTER_CONCURRENCY (default 16) at a time. The messages are built
 // beforehand (`as2 send --dry-run`), so only the receiving side is measured. PostgreSQL and
@@ -134,6 +136,14 @@ test(`cluster benchmark: ${MSGS} messages, ${CONCURRENCY} at a time`, { timeout:
     // The same nodes without the balancer (the client takes them in turn): HAProxy's own share.
     results.push([`${NODES} nodes, client round robin, postgres`, await blast(ports.map((p) => `http://127.0.0.1:${p}/as2`), await batch("direct"))]);
     await lb.stop();
+    await Promise.all(nodes.map(stop));
+  }
+  {
+    // Several processes on one data folder with the files store (one host only): what running
+    // more processes on this machine gives by itself, whatever the store.
+    const ports = await Promise.all(Array.from({ length: NODES }, () => freePort()));
+    const nodes = await Promise.all(ports.map((p) => node(filesConfig, p, env)));
+    results.push([`${NODES} nodes, client round robin, files`, await blast(ports.map((p) => `http://127.0.0.1:${p}/as2`), await batch("files3"))]);
     await Promise.all(nodes.map(stop));
   }
   const base = results[0]![1];
