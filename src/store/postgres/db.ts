@@ -5,7 +5,7 @@
  * receive server answers 503 with Retry-After then, never a positive MDN it cannot record) and
  * STORE_FAILED otherwise. The URL's password never appears in a message: `redactUrl` everywhere.
  */
-import pg from "pg";
+import type pg from "pg";
 import { As2Error, ErrorCodes } from "../../core/errors.js";
 
 /** The URL with its password (and any password parameter) replaced by "***". */
@@ -38,21 +38,28 @@ export function isStoreUnavailable(e: unknown): boolean {
 }
 
 export class Db {
-  private readonly pool: pg.Pool;
+  private pooled: Promise<pg.Pool> | undefined;
   readonly where: string;
 
   constructor(readonly url: string) {
     this.where = redactUrl(url);
-    this.pool = new pg.Pool({
-      connectionString: url,
-      max: 10,
-      connectionTimeoutMillis: 5000,
-      // Idle connections do not keep a short command (as2 status, as2 send) from exiting.
-      allowExitOnIdle: true,
-      idleTimeoutMillis: 10_000,
-    });
-    // A pooled client that the server drops (restart) emits here; the next query reconnects.
-    this.pool.on("error", () => undefined);
+  }
+
+  /** The pool, made on first use: loading the driver costs a command that never queries (measured 0.3 s). */
+  private pool(): Promise<pg.Pool> {
+    return (this.pooled ??= import("pg").then(({ default: driver }) => {
+      const pool = new driver.Pool({
+        connectionString: this.url,
+        max: 10,
+        connectionTimeoutMillis: 5000,
+        // Idle connections do not keep a short command (as2 status, as2 send) from exiting.
+        allowExitOnIdle: true,
+        idleTimeoutMillis: 10_000,
+      });
+      // A pooled client that the server drops (restart) emits here; the next query reconnects.
+      pool.on("error", () => undefined);
+      return pool;
+    }));
   }
 
   wrap(e: unknown, what: string): As2Error {
@@ -68,7 +75,7 @@ export class Db {
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(sql, params);
+      return await (await this.pool()).query<R>(sql, params);
     } catch (e) {
       throw this.wrap(e, what);
     }
@@ -78,7 +85,7 @@ export class Db {
   async tx<T>(what: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await (await this.pool()).connect();
     } catch (e) {
       throw this.wrap(e, what);
     }
@@ -104,7 +111,7 @@ export class Db {
   async session<T>(what: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await (await this.pool()).connect();
     } catch (e) {
       throw this.wrap(e, what);
     }
@@ -121,6 +128,8 @@ export class Db {
   }
 
   async end(): Promise<void> {
-    await this.pool.end();
+    const pool = this.pooled;
+    this.pooled = undefined;
+    if (pool) await (await pool).end();
   }
 }

@@ -27,6 +27,8 @@ export class NodeLeases {
       `INSERT INTO as2_nodes (owner_key, owner, lease_until) VALUES ($1, $2, now() + make_interval(secs => $3))
        ON CONFLICT (owner_key) DO UPDATE SET lease_until = EXCLUDED.lease_until`, [ownerKey(me), JSON.stringify(me), LEASE_SECONDS]);
     await renew();
+    // Processes that ended long ago (every `as2 send` and `as2 status` leaves a row).
+    await db.query("forgetting old node leases", "DELETE FROM as2_nodes WHERE lease_until < now() - interval '1 day'");
     this.timer ??= setInterval(() => void renew().catch(() => undefined), (LEASE_SECONDS * 1000) / 3);
     this.timer.unref();
   }
