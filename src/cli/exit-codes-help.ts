@@ -15,6 +15,10 @@ const BY_COMMAND: Record<string, string[]> = {
     "Exit codes: 0 no problem (warnings allowed); 1 problems found (each listed with its key path);",
     "  2 the configuration cannot be read or is invalid, or a bad flag.",
   ],
+  migrate: [
+    "Exit codes: 0 the schema is current; 1 the database refused or is unreachable;",
+    "  2 no postgres store configured, or a bad flag.",
+  ],
   ping: [
     "Exit codes: 0 every step passed (warnings allowed); 1 a step failed;",
     "  2 unknown partner, invalid configuration or a bad flag.",

@@ -199,6 +199,16 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .action(async (flags: import("./ping.js").PingFlags, cmd: Command) => {
       state.exitCode = await (await import("./ping.js")).pingCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
     });
+  const db = program
+    .command("db")
+    .description("the shared database of a postgres store (store.kind \"postgres\")")
+    .addHelpText("after", "\nExamples:\n  as2 db migrate");
+  db.command("migrate")
+    .description("apply the database schema migrations (nodes also apply them when they start)")
+    .addHelpText("after", "\nExamples:\n  as2 db migrate --json\n  AS2_DATABASE_URL=postgres://as2:secret@db.example:5432/as2 as2 db migrate")
+    .action(async (_flags: unknown, cmd: Command) => {
+      state.exitCode = await (await import("./db.js")).dbMigrateCommand(cmd.optsWithGlobals<GlobalOptions>());
+    });
   return program;
 }
 

@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { Headers, ascii, buildMessage, chain, formatHeaderBlock } from "../core/index.js";
 import type { PostSpec } from "../transport/index.js";
 import { loadKeyMaterial } from "../config/keys.js";
-import { describeOwner, isRunId, newRunId, openStore, type JobRecord, type JobStore } from "../store/index.js";
+import { describeOwner, isRunId, newRunId, openStore, type JobRecord, type JobRecordStore } from "../store/index.js";
 import { settleDeadSendJobs } from "../jobs/send-recovery.js";
 import { expiryWarnings } from "../jobs/cert-expiry.js";
 import { applyOverrides, buildOptionsFor, postSpecFor, type MessageOptions, type SendOverrides } from "../jobs/send-profile.js";
@@ -48,7 +48,7 @@ async function selectFiles(args: string[], flags: SendFlags, cwd: string): Promi
   return files;
 }
 
-async function fromEarlierJob(store: JobStore, flags: SendFlags): Promise<{ record: JobRecord; files: SendFile[] }> {
+async function fromEarlierJob(store: JobRecordStore, where: string, flags: SendFlags): Promise<{ record: JobRecord; files: SendFile[] }> {
   const runId = (flags.rerun ?? flags.restart)!;
   const flag = flags.rerun ? "--rerun" : "--restart";
   let record: JobRecord | undefined;
@@ -57,7 +57,7 @@ async function fromEarlierJob(store: JobStore, flags: SendFlags): Promise<{ reco
   } catch (e) {
     throw new UsageError(`${flag} ${runId}: ${(e as Error).message}`);
   }
-  if (!record) throw new UsageError(`${flag} ${runId}: no such job in ${store.dir}`);
+  if (!record) throw new UsageError(`${flag} ${runId}: no such job in ${where}`);
   if (record.type !== "AS2 Send") throw new UsageError(`${flag} ${runId}: that job is an ${record.type}, not a send`);
   if (flags.partner && flags.partner !== record.partner) throw new UsageError(`${flag} ${runId}: that job sent to ${record.partner}, not ${flags.partner}`);
   const files = flags.rerun
@@ -122,7 +122,7 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
         }
         locks.push(held.release);
       }
-      const e = await fromEarlierJob(store, flags);
+      const e = await fromEarlierJob(store, shared.where, flags);
       earlier = e.record;
       files = e.files;
       partnerName ??= e.record.partner;
@@ -203,7 +203,7 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
       }));
       if (waitMdn !== undefined && record.state === "AWAITING_MDN") {
         out.spin(`waiting up to ${waitMdn} s for the MDN${record.files.length > 1 ? "s" : ""}`);
-        const waited = await waitForMdns(ctx.config.dataDir, runId, waitMdn, controller.signal);
+        const waited = await waitForMdns(ctx.config, runId, waitMdn, controller.signal);
         out.stop();
         record = waited.record;
         if (waited.timedOut) {

@@ -146,7 +146,7 @@ export async function statusCommand(runId: string | undefined, flags: StatusFlag
 
   let record = await store.load(runId);
   // An error (exit 1), so that --json prints its document too.
-  if (!record) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `no job ${runId} in ${store.dir}`);
+  if (!record) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `no job ${runId} in ${openStore(ctx.config).where}`);
   let timedOut = false;
   if (waitSeconds !== undefined) {
     const deadline = Date.now() + waitSeconds * 1000;

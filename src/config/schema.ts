@@ -151,9 +151,23 @@ export const configSchema = z
     $schema: z.string().optional().describe("path or URL of as2rc.schema.json, for editor completion (as2 init writes it); as2 ignores it"),
     dataDir: nonEmpty.default("./as2-data").describe("folder for job records, the received-message ledger, spool files and the default inboxes (<dataDir>/inbox/<partner>); created on demand; relative to the configuration file's folder"),
     store: z
-      .strictObject({ kind: z.literal("files").describe("local JSON files under dataDir (contract §5)") })
+      .union([
+        z.strictObject({ kind: z.literal("files").describe("local JSON files under dataDir (contract §5)") }),
+        z.strictObject({
+          kind: z.literal("postgres").describe("a PostgreSQL database shared by several as2 hosts (README \"Several hosts on PostgreSQL\")"),
+          url: z
+            .string()
+            .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// connection URL")
+            .optional()
+            .describe("connection URL, required with kind \"postgres\", e.g. \"${AS2_DATABASE_URL}\" (postgres://user:password@host:5432/db); keep the password in the environment: it is never logged or recorded"),
+        }),
+      ])
+      .superRefine((store, ctx) => {
+        // Optional in the shape so that a missing URL is reported as such, not as a wrong kind.
+        if (store.kind === "postgres" && store.url === undefined) ctx.addIssue({ code: "custom", path: ["url"], message: 'is required with kind "postgres" (a postgres:// URL, e.g. "${AS2_DATABASE_URL}")' });
+      })
       .default({ kind: "files" })
-      .describe("where job records, the received-message ledger and the MDN queue live"),
+      .describe("where job records, the received-message ledger and the MDN queue live: \"files\" (one host) or \"postgres\" (several hosts sharing the inbox folder)"),
     station: z.strictObject({
       as2Id: as2Id.describe("this station's AS2 ID (AS2-From when sending, the AS2-To partners address us with): 1-128 printable ASCII, quoted on the wire when needed (RFC 4130 §6.2); e.g. \"MYCO\""),
       email: z.string().optional().describe("Disposition-Notification-To of our requests (RFC 4130 §7.3: not interpreted by receivers); default: station.as2Id; e.g. \"edi@myco.example\""),

@@ -31,7 +31,8 @@ function isSecretPath(path: ReadonlyArray<PropertyKey>): boolean {
 
 function show(value: unknown, path: ReadonlyArray<PropertyKey>): string {
   if (isSecretPath(path)) return "(hidden)";
-  const s = JSON.stringify(value);
+  // A connection URL (store.url) may carry a password: shown without it.
+  const s = JSON.stringify(value)?.replace(/(\/\/[^:/@"]*:)[^@"]*@/g, "$1***@");
   return s === undefined ? String(value) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

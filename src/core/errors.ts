@@ -47,6 +47,8 @@ export const ErrorCodes = {
   STORE_FAILED: "AS2_ERR_STORE_FAILED",
   // A key or certificate file that cannot be read at all (missing, a folder, no permission).
   FILE_UNREADABLE: "AS2_ERR_FILE_UNREADABLE",
+  /** The shared store (PostgreSQL) cannot be reached right now: try again later (HTTP 503). */
+  STORE_UNAVAILABLE: "AS2_ERR_STORE_UNAVAILABLE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -82,6 +84,7 @@ const DISPOSITION_OF: Record<ErrorCode, DispositionError> = {
   AS2_ERR_INTERRUPTED: "unexpected-processing-error",
   AS2_ERR_STORE_FAILED: "unexpected-processing-error",
   AS2_ERR_FILE_UNREADABLE: "unexpected-processing-error",
+  AS2_ERR_STORE_UNAVAILABLE: "unexpected-processing-error",
 };
 
 export interface As2ErrorOptions {

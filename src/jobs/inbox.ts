@@ -6,7 +6,7 @@
  * shows half a file, not even after a SIGKILL, and a positive MDN never precedes the data on disk.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname, extname, join } from "node:path";
 
 /** Longest stored name in bytes; most filesystems allow 255. */
@@ -67,14 +67,20 @@ export class InboxWriter {
   /**
    * Removes temp files left by writers that no longer run (a receiver killed mid-message);
    * returns how many went. Files of live processes (another receiver on the same inbox) stay.
+   * With `minIdleMs` (an inbox shared by several hosts, where a pid says nothing about a writer
+   * on another host) only files nobody has written to for that long go.
    */
-  static async sweep(dir: string): Promise<number> {
+  static async sweep(dir: string, options: { minIdleMs?: number } = {}): Promise<number> {
     const tmp = join(dir, INBOX_TMP);
     const names = await readdir(tmp).catch(() => [] as string[]);
     let removed = 0;
     for (const name of names) {
       const pid = Number(/^(\d+)-[0-9a-f]+\.part$/.exec(name)?.[1]);
-      if (!pid || (pid !== process.pid && alive(pid))) continue;
+      if (!pid) continue;
+      if (options.minIdleMs !== undefined) {
+        const idle = await stat(join(tmp, name)).then((st) => Date.now() - st.mtimeMs >= options.minIdleMs!, () => false);
+        if (!idle) continue;
+      } else if (pid !== process.pid && alive(pid)) continue;
       await rm(join(tmp, name), { force: true });
       removed++;
     }

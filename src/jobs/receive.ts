@@ -16,7 +16,7 @@ import {
 } from "../core/index.js";
 import { partnerByAs2Id, type As2Config } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
-import { openStore, type StoredMdn } from "../store/index.js";
+import { isStoreUnavailable, openStore, type StoredMdn } from "../store/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
 import { advertised } from "./advertised.js";
 import { ensureSpace } from "./disk-space.js";
@@ -149,10 +149,15 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** A temp file in a shared inbox untouched this long is a dead writer's (a live one writes, or is recovered within 30 s). */
+const SHARED_INBOX_TEMP_IDLE_MS = 3_600_000;
+
 /** At start-up: removes temp files a killed receiver left in the inboxes; returns how many. */
 export async function sweepInboxes(config: As2Config): Promise<number> {
+  // A shared store means inboxes shared by several hosts: pids there say nothing (inbox.ts).
+  const options = config.store.kind === "postgres" ? { minIdleMs: SHARED_INBOX_TEMP_IDLE_MS } : {};
   let removed = 0;
-  for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name));
+  for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name), options);
   return removed;
 }
 
@@ -176,6 +181,9 @@ export interface Receiver {
 /** Retry-After for refusals that pass with load (too many connections, too little disk). */
 const BUSY_RETRY_AFTER_SECONDS = 5;
 
+/** Retry-After while the shared store (PostgreSQL) cannot be reached: a restart takes seconds. */
+const STORE_RETRY_AFTER_SECONDS = 5;
+
 /** Retry-After when the disk is short of the reserve: space comes back when someone acts. */
 const LOW_SPACE_RETRY_AFTER_SECONDS = 300;
 
@@ -198,7 +206,10 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
     const work = serve(req, res, remote).catch((e: unknown) => {
       event({ event: "error", remote, detail: (e as Error).message });
-      if (!res.headersSent) refuse(res, 500, "internal error");
+      // The shared store is down (a database restart): the partner tries again later, and no
+      // MDN is answered that could not be recorded.
+      if (!res.headersSent && isStoreUnavailable(e)) refuse(res, 503, "the message store is unavailable; try again later", { "Retry-After": String(STORE_RETRY_AFTER_SECONDS) });
+      else if (!res.headersSent) refuse(res, 500, "internal error");
       else res.destroy();
     }).finally(() => {
       inFlight.delete(work);
@@ -402,6 +413,10 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
       // X3: the receiver of an async MDN answers 2xx with an empty body.
       send(res, 200, {});
     } catch (e) {
+      if (isStoreUnavailable(e)) {
+        event({ event: "rejected", remote, status: 503, detail: (e as Error).message });
+        return refuse(res, 503, "the message store is unavailable; try again later", { "Retry-After": String(STORE_RETRY_AFTER_SECONDS) });
+      }
       event({ event: "rejected", remote, status: 400, detail: (e as Error).message });
       refuse(res, 400, (e as Error).message);
     }

@@ -13,7 +13,7 @@ import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, buildMessage, isAs2Error, parseMdn, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
-import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobStore, type FileEntry, type JobRecord, type SendDetail } from "../store/index.js";
+import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type FileEntry, type JobRecord, type SendDetail, type StoreConfig } from "../store/index.js";
 import { postMessage, type PostResponse, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
@@ -345,7 +345,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
 }
 
 /** Completed / Failed (an interruption is Failed with the reason); a failure to notify becomes a warning. */
-export async function notifyEnd(store: JobStore, spec: NotifySpec | undefined, record: JobRecord): Promise<void> {
+export async function notifyEnd(store: JobRecordStore, spec: NotifySpec | undefined, record: JobRecord): Promise<void> {
   if (!spec || record.state === "ONGOING") return;
   const ok = record.state === "SUCCESS" || record.state === "AWAITING_MDN";
   const message = ok
@@ -361,11 +361,12 @@ function counter(report: (n: number) => void): (c: Uint8Array) => void {
 }
 
 /**
- * --wait-mdn: waits until the receive server (same data directory) has recorded the MDN of every
+ * --wait-mdn: waits until a receive server (same data directory, or any node on the shared
+ * database) has recorded the MDN of every
  * file still AWAITING_MDN. Returns the latest record and whether time ran out.
  */
-export async function waitForMdns(dataDir: string, runId: string, seconds: number, signal: AbortSignal): Promise<{ record: JobRecord; timedOut: boolean }> {
-  const store = openStore({ dataDir }).jobs;
+export async function waitForMdns(config: StoreConfig, runId: string, seconds: number, signal: AbortSignal): Promise<{ record: JobRecord; timedOut: boolean }> {
+  const store = openStore(config).jobs;
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     const record = (await store.load(runId))!;

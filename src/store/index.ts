@@ -11,3 +11,6 @@ export * from "./atomic-file.js";
 export * from "./job-index.js";
 export * from "./lock-file.js";
 export * from "./job-query.js";
+export { redactUrl, isStoreUnavailable } from "./postgres/db.js";
+export { migrate, MIGRATIONS, type MigrationResult } from "./postgres/migrations.js";
+export { PgStore } from "./postgres/store.js";

@@ -19,8 +19,25 @@ export function newRunId(now: Date, random: (n: number) => Buffer = randomBytes)
   return `${now.toISOString().replace(/[-:.]/g, "")}-${random(6).toString("hex")}`;
 }
 
+/**
+ * The job records as their callers use them; the file JobStore below and the PostgreSQL store
+ * (postgres/jobs.ts) implement it.
+ */
+export interface JobRecordStore {
+  /** Writes the whole record; statusCode always follows state. */
+  save(record: JobRecord): Promise<void>;
+  load(runId: string): Promise<JobRecord | undefined>;
+  /** Run IDs, newest first. */
+  runIds(): Promise<string[]>;
+  /** Every job's summary, newest first. */
+  summaries(): Promise<JobSummary[]>;
+  /** One page of the list, filtered (contract §2 `as2 status`). */
+  query(q: JobQuery): Promise<JobPage>;
+  /** Read-modify-write that never loses a concurrent process's change. */
+  update(runId: string, change: (r: JobRecord) => void | Promise<void>): Promise<JobRecord>;
+}
 
-export class JobStore {
+export class JobStore implements JobRecordStore {
   readonly dir: string;
   private ready: Promise<void> | undefined;
 

@@ -8,7 +8,13 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { normalizeMessageId } from "../core/message/as2-name.js";
 
-export class SentMessageIndex {
+/** The sent-message index as the send and MDN paths use it (files here; postgres/queue.ts). */
+export interface SentIndex {
+  add(messageId: string, runId: string): Promise<void>;
+  runIdOf(messageId: string): Promise<string | undefined>;
+}
+
+export class SentMessageIndex implements SentIndex {
   private readonly dir: string;
   constructor(dataDir: string) {
     this.dir = join(dataDir, "index", "sent");

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { normalizeMessageId } from "../core/message/as2-name.js";
 import { fsyncPath, writeFileAtomic } from "./atomic-file.js";
 import { withLock } from "./lock-file.js";
-import type { Owner } from "./process-owner.js";
+import { sameOwner, type Owner } from "./process-owner.js";
 
 /** The pipeline's durable marks, in order (README "Receive pipeline"). */
 export const LEDGER_STEPS = ["reserved", "spooled", "verified", "committed", "recorded", "answered"] as const;
@@ -103,9 +103,11 @@ export interface ReceivedLedger {
   advance(entry: LedgerEntry, options?: { durable?: boolean }): Promise<void>;
   /**
    * Replaces the entry held by `expectRunId` (a failed message being sent again, or a dead
-   * owner's work taken over), atomically; false when someone else changed it first.
+   * owner's work taken over), atomically; false when someone else changed it first. With
+   * `expectOwner`, also only while that owner holds it: two nodes taking over one dead node's
+   * entry (same run ID) cannot both succeed.
    */
-  replace(expectRunId: string, entry: LedgerEntry): Promise<boolean>;
+  replace(expectRunId: string, entry: LedgerEntry, expectOwner?: Owner): Promise<boolean>;
   /** Removes the entry if `runId` still holds it: the message left nothing behind, a resend starts anew. */
   release(from: string, messageId: string, runId: string): Promise<void>;
   /** Entries that have not reached `answered`, for recovery. */
@@ -196,12 +198,13 @@ export class FileReceivedLedger implements ReceivedLedger {
     if (entry.step === "answered") await rm(this.marker(entry), { force: true });
   }
 
-  async replace(expectRunId: string, entry: LedgerEntry): Promise<boolean> {
+  async replace(expectRunId: string, entry: LedgerEntry, expectOwner?: Owner): Promise<boolean> {
     await this.ensureDirs();
     const path = this.path(entry.from, entry.messageId);
     return withLock(`${path}.lock`, `the ledger entry of ${entry.messageId}`, async () => {
       const current = await this.read(path);
       if (current && current.runId !== expectRunId) return false;
+      if (current && expectOwner && !sameOwner(current.owner, expectOwner)) return false;
       if (entry.step !== "answered") await (await open(this.marker(entry), "w", 0o600)).close();
       const tmp = await this.staged(entry);
       await rename(tmp, path);

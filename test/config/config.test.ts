@@ -177,3 +177,16 @@ test("presets fill what the profile leaves unset, and the profile wins", () => {
   assert.deepEqual([own.sign, own.encrypt, own.quirks.unsignedMdnMic, own.inbound.signerCertificateValidity], ["sha256", "aes128-cbc", "optional", "enforce"]);
   assert.match(validateConfig(withPartner({ preset: "ancient" })).problems[0]!.message, /allowed: legacy, modern/);
 });
+
+test("store: files by default; postgres with a url from ${ENV}; a missing url, a wrong scheme or an unset variable are named by key path, and a password never shows in a problem", () => {
+  assert.deepEqual(validateConfig(MINIMAL).config!.store, { kind: "files" });
+  const pg = (store: unknown, env: Record<string, string> = {}) => validateConfig({ ...MINIMAL, store }, env);
+  assert.deepEqual(pg({ kind: "postgres", url: "${AS2_DATABASE_URL}" }, { AS2_DATABASE_URL: "postgres://as2:pw@db:5432/as2" }).config!.store, { kind: "postgres", url: "postgres://as2:pw@db:5432/as2" });
+  assert.deepEqual(pg({ kind: "postgres", url: "${AS2_DATABASE_URL}" }).problems.map((p) => [p.path, p.message])[0], ["store.url", "environment variable AS2_DATABASE_URL is not set"]);
+  assert.match(pg({ kind: "postgres" }).problems.map((p) => `${p.path}: ${p.message}`).join("\n"), /^store\.url: is required with kind "postgres"/);
+  assert.match(pg({ kind: "mysql" }).problems.map((p) => `${p.path}: ${p.message}`).join("\n"), /^store: .*allowed: files, postgres/);
+  const wrong = pg({ kind: "postgres", url: "mysql://as2:Secr3t-99@db/as2" }).problems;
+  assert.equal(wrong[0]!.path, "store.url");
+  assert.match(wrong[0]!.message, /postgres:\/\/ or postgresql:\/\//);
+  assert.ok(!JSON.stringify(wrong).includes("Secr3t-99"), JSON.stringify(wrong));
+});

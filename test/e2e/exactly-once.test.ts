@@ -10,6 +10,9 @@
  * Requests are posted with node:http, each on its own connection; every body is sent but its
  * last byte, and only when all are in flight do the last bytes go out together, so the
  * receiver really handles them at the same time.
+ *
+ * The suite runs against both store kinds (issue 15): local files here, PostgreSQL through
+ * exactly-once.postgres.test.ts (helpers/store-kind.ts).
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -23,6 +26,7 @@ import { buildMdn } from "../../src/core/index.js";
 import type { JobRecord } from "../../src/store/index.js";
 import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server } from "../helpers/as2-process.js";
+import { STORE_KIND, readJobRecord, storeSetting } from "../helpers/store-kind.js";
 import { buildWithOpenssl, checkMdnWithOpenssl, opensslMic, type OpensslSenderOptions } from "../helpers/openssl-sender.js";
 
 const dir = tempDir();
@@ -106,14 +110,10 @@ function opensslHeaders(messageId: string, contentType: string, extra: Record<st
 }
 const SHA256_DNO = "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, sha-256, sha1";
 
-function jobRecord(dataDir: string, runId: string): JobRecord {
-  return JSON.parse(readFileSync(join(dir, dataDir, "jobs", `${runId}.json`), "utf8")) as JobRecord;
-}
-
-async function pollJob(dataDir: string, runId: string, until: (r: JobRecord) => boolean, ms: number): Promise<JobRecord> {
+async function pollJob(dataDir: string, station: string, runId: string, until: (r: JobRecord) => boolean, ms: number): Promise<JobRecord> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const r = jobRecord(dataDir, runId);
+    const r = await readJobRecord(join(dir, dataDir), station, runId);
     if (until(r) || Date.now() > deadline) return r;
     await sleep(100);
   }
@@ -125,6 +125,7 @@ before(async () => {
   sender = { dir, keyFile: myco.keyFile, certFile: myco.certFile, recipientCertFile: acmeId.certFile, bcClassDir: dir };
   acme = await startAs2Receive(cfg("acme", {
     dataDir: "./acme-data",
+    ...(await storeSetting("acme")),
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
     // inbound.whenExists is the default, "rename".
@@ -211,6 +212,10 @@ test("concurrent duplicates: 5 messages x 4 identical copies at once -> each sto
     assert.ok(again.body.equals(answers[i]!.body), `message ${i + 1}: the resend got a different MDN`);
   }
   assert.deepEqual(inboxNames(/^dup-/), expected, "the resends stored nothing");
+  // The records are where the store kind says: no job files beside a database.
+  const jobFiles = existsSync(join(dir, "acme-data", "jobs")) ? readdirSync(join(dir, "acme-data", "jobs")).filter((f) => f.endsWith(".json")) : [];
+  if (STORE_KIND === "postgres") assert.deepEqual(jobFiles, [], "job records in the database, not under dataDir");
+  else assert.ok(jobFiles.length >= M, "job records under dataDir");
 });
 
 test("md5-signed message (openssl) asking for a signed MDN with micalg md5: 200, signed positive MDN that openssl verifies, Received-Content-MIC = openssl's md5 MIC, one file; a resend gets the same MDN bytes", { timeout: 60_000 }, async () => {
@@ -257,6 +262,7 @@ test("a forged unsigned negative async MDN is not applied (the file stays AWAITI
   // MYCO: one config for its `as2 send` and its own `as2 receive` (same dataDir), which takes MDNs.
   const myco = cfg("myco-async", {
     dataDir: "./myco-data",
+    ...(await storeSetting("myco")),
     station: { as2Id: "MYCO", key: { pem: "myco.key", certificate: "myco.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/mdn" },
     partners: { acme: { as2Id: "ACME", url: acme.url, certificate: "acme.crt", sign: "sha256", encrypt: "aes256-cbc", retries: 0, mdn: { request: "signed", mode: "async", url: relayUrl } } },
@@ -285,7 +291,7 @@ test("a forged unsigned negative async MDN is not applied (the file stays AWAITI
   });
   assert.equal(forged.headers.get("AS2-From"), "ACME");
   const forgedRes = await post(mycoServer.url, { headers: forged.headers.toObject(), body: forged.body });
-  const afterForged = await pollJob("myco-data", job.runId, (r) => (r.warnings ?? []).some((w) => /MDN/.test(w)) || r.files[0]!.status !== "AWAITING_MDN", 5_000);
+  const afterForged = await pollJob("myco-data", "myco", job.runId, (r) => (r.warnings ?? []).some((w) => /MDN/.test(w)) || r.files[0]!.status !== "AWAITING_MDN", 5_000);
   const context = `forged MDN answered HTTP ${forgedRes.status} ${forgedRes.body.toString()}; job: ${JSON.stringify({ state: afterForged.state, files: afterForged.files, warnings: afterForged.warnings, error: afterForged.error })}`;
   assert.equal(afterForged.files[0]!.status, "AWAITING_MDN", `the file must stay AWAITING_MDN; ${context}`);
   assert.equal(afterForged.state, "AWAITING_MDN", context);
@@ -296,7 +302,7 @@ test("a forged unsigned negative async MDN is not applied (the file stays AWAITI
   for (const [k, v] of Object.entries(genuine.headers)) if (typeof v === "string") headers[k] = v;
   const genuineRes = await post(mycoServer.url, { headers, body: genuine.body });
   assert.equal(genuineRes.status, 200, genuineRes.body.toString());
-  const settled = await pollJob("myco-data", job.runId, (r) => r.state !== "AWAITING_MDN", 15_000);
+  const settled = await pollJob("myco-data", "myco", job.runId, (r) => r.state !== "AWAITING_MDN", 15_000);
   assert.equal(settled.state, "SUCCESS", `job: ${JSON.stringify({ files: settled.files, warnings: settled.warnings, error: settled.error })}`);
   assert.equal(settled.files[0]!.status, "SUCCESS");
   assert.equal(settled.messages[0]!.mdnStatus, "Received");

@@ -8,11 +8,27 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { FileReceivedLedger, isAlive, thisProcess, tryOwnerLock, type LedgerEntry } from "../../src/store/index.js";
+import { FileReceivedLedger, PgStore, isAlive, thisProcess, tryOwnerLock, type LedgerEntry, type ReceivedLedger } from "../../src/store/index.js";
 import { firstFreeNumber, linkNoClobber } from "../../src/jobs/free-name.js";
-import { tempDir } from "../helpers/tools.js";
+import { startPostgres, type TestPostgres } from "../helpers/postgres.js";
+import { onCleanup, tempDir } from "../helpers/tools.js";
 
 const dir = tempDir("as2kit-ledger-");
+
+/**
+ * The ledger tests run against both store kinds (issue 15): local files, and PostgreSQL (a
+ * throwaway cluster for this file; a database of its own per ledger).
+ */
+const KINDS = ["files", "postgres"] as const;
+let pg: Promise<TestPostgres> | undefined;
+async function ledgerOf(kind: (typeof KINDS)[number], name: string): Promise<ReceivedLedger> {
+  if (kind === "files") return new FileReceivedLedger(join(dir, name));
+  const db = await (pg ??= startPostgres());
+  db.psql(`CREATE DATABASE "ledger_${name}" OWNER as2`, "postgres");
+  const store = new PgStore(db.url.replace(/\/as2$/, `/ledger_${name}`));
+  onCleanup(() => store.close());
+  return store.received;
+}
 
 function entry(runId: string, messageId = "<m1@partner>"): LedgerEntry {
   return {
@@ -28,37 +44,39 @@ function deadOwner() {
   return { ...thisProcess(), pid, start };
 }
 
-test("50 concurrent reservations of one (AS2-From, Message-ID): exactly one wins, every other one sees the winner's entry", async () => {
-  const ledger = new FileReceivedLedger(join(dir, "race"));
-  const results = await Promise.all(Array.from({ length: 50 }, (_, i) => ledger.reserve(entry(`20261202T000000000Z-${String(i).padStart(12, "0")}`))));
-  const winners = results.filter((r) => r.reserved);
-  assert.equal(winners.length, 1);
-  for (const r of results.filter((x) => !x.reserved)) assert.equal(r.entry.runId, winners[0]!.entry.runId);
-  assert.deepEqual((await ledger.unfinished()).map((e) => e.runId), [winners[0]!.entry.runId], "one pending marker, the winner's");
-});
+for (const kind of KINDS) {
+  test(`${kind}: 50 concurrent reservations of one (AS2-From, Message-ID): exactly one wins, every other one sees the winner's entry`, async () => {
+    const ledger = await ledgerOf(kind, "race");
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => ledger.reserve(entry(`20261202T000000000Z-${String(i).padStart(12, "0")}`))));
+    const winners = results.filter((r) => r.reserved);
+    assert.equal(winners.length, 1);
+    for (const r of results.filter((x) => !x.reserved)) assert.equal(r.entry.runId, winners[0]!.entry.runId);
+    assert.deepEqual((await ledger.unfinished()).map((e) => e.runId), [winners[0]!.entry.runId], "one pending marker, the winner's");
+  });
 
-test("replace is compare-and-set on the run ID; release only removes the holder's entry; answered entries leave recovery's list", async () => {
-  const ledger = new FileReceivedLedger(join(dir, "cas"));
-  const a = entry("20261202T000000000Z-aaaaaaaaaaaa");
-  assert.equal((await ledger.reserve(a)).reserved, true);
-  const b = entry("20261202T000000000Z-bbbbbbbbbbbb");
-  assert.equal(await ledger.replace("20261202T000000000Z-cccccccccccc", b), false, "a stale expectation changes nothing");
-  assert.equal((await ledger.get(a.from, a.messageId))!.runId, a.runId);
-  assert.equal(await ledger.replace(a.runId, b), true);
-  assert.deepEqual((await ledger.unfinished()).map((e) => e.runId), [b.runId], "the replaced run's marker is gone");
-  await ledger.release(a.from, a.messageId, a.runId);
-  assert.equal((await ledger.get(a.from, a.messageId))!.runId, b.runId, "a release by the old run does not remove the new one");
-  await ledger.advance({ ...b, step: "answered" });
-  assert.deepEqual(await ledger.unfinished(), []);
-  await ledger.release(b.from, b.messageId, b.runId);
-  assert.equal(await ledger.get(b.from, b.messageId), undefined);
-});
+  test(`${kind}: replace is compare-and-set on the run ID; release only removes the holder's entry; answered entries leave recovery's list`, async () => {
+    const ledger = await ledgerOf(kind, "cas");
+    const a = entry("20261202T000000000Z-aaaaaaaaaaaa");
+    assert.equal((await ledger.reserve(a)).reserved, true);
+    const b = entry("20261202T000000000Z-bbbbbbbbbbbb");
+    assert.equal(await ledger.replace("20261202T000000000Z-cccccccccccc", b), false, "a stale expectation changes nothing");
+    assert.equal((await ledger.get(a.from, a.messageId))!.runId, a.runId);
+    assert.equal(await ledger.replace(a.runId, b), true);
+    assert.deepEqual((await ledger.unfinished()).map((e) => e.runId), [b.runId], "the replaced run's marker is gone");
+    await ledger.release(a.from, a.messageId, a.runId);
+    assert.equal((await ledger.get(a.from, a.messageId))!.runId, b.runId, "a release by the old run does not remove the new one");
+    await ledger.advance({ ...b, step: "answered" });
+    assert.deepEqual(await ledger.unfinished(), []);
+    await ledger.release(b.from, b.messageId, b.runId);
+    assert.equal(await ledger.get(b.from, b.messageId), undefined);
+  });
 
-test("a Message-ID is the same key with or without angle brackets and surrounding space", async () => {
-  const ledger = new FileReceivedLedger(join(dir, "norm"));
-  assert.equal((await ledger.reserve(entry("20261202T000000000Z-aaaaaaaaaaaa", "<x@y>"))).reserved, true);
-  assert.equal((await ledger.reserve(entry("20261202T000000000Z-bbbbbbbbbbbb", " x@y "))).reserved, false);
-});
+  test(`${kind}: a Message-ID is the same key with or without angle brackets and surrounding space`, async () => {
+    const ledger = await ledgerOf(kind, "norm");
+    assert.equal((await ledger.reserve(entry("20261202T000000000Z-aaaaaaaaaaaa", "<x@y>"))).reserved, true);
+    assert.equal((await ledger.reserve(entry("20261202T000000000Z-bbbbbbbbbbbb", " x@y "))).reserved, false);
+  });
+}
 
 test("owner liveness: this process lives; an exited process is dead, also when its pid is reused with another start time", () => {
   assert.equal(isAlive(thisProcess()), true);

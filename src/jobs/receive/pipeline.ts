@@ -10,7 +10,7 @@
  */
 import { createReadStream } from "node:fs";
 import { As2Error, ErrorCodes, isAs2Error } from "../../core/index.js";
-import { isAlive, newRunId, sameOwner, stepIndex, thisProcess, type LedgerEntry, type MdnRequest, type ReceiveDetails } from "../../store/index.js";
+import { isStoreUnavailable, newRunId, sameOwner, stepIndex, thisProcess, type LedgerEntry, type MdnRequest, type ReceiveDetails } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
 import { JobNotifier } from "../notify.js";
 import { addWarnings } from "../../store/index.js";
@@ -101,7 +101,7 @@ async function reserveOrJoin(s: Services, fresh: LedgerEntry, req: Request): Pro
       return { kind: "busy", retryAfter: 1, text: "an earlier copy of this message was abandoned; send it again" };
     }
     const finished = stepIndex(held.step) >= stepIndex("recorded");
-    if (finished && held.outcome === "failed" && !drained && (held.step === "answered" || !isAlive(held.owner))) {
+    if (finished && held.outcome === "failed" && !drained && (held.step === "answered" || !(await s.store.alive(held.owner)))) {
       // A message that failed earlier is processed anew when it comes again (the partner may
       // have fixed what failed); the failed run keeps its job record.
       if (await ledger.replace(held.runId, fresh)) return undefined;
@@ -111,8 +111,8 @@ async function reserveOrJoin(s: Services, fresh: LedgerEntry, req: Request): Pro
       await (drained ?? drain(req.body));
       return duplicate(s, held, fresh, req);
     }
-    if (!s.active.has(held.runId) && (!isAlive(held.owner) || sameOwner(held.owner, thisProcess()))) {
-      // Its receiver died (or, in this process, the request working on it gave up on an error):
+    if (!s.active.has(held.runId) && (sameOwner(held.owner, thisProcess()) || !(await s.store.alive(held.owner)))) {
+      // Its receiver died (on any node of a shared store: its lease ran out) (or, in this process, the request working on it gave up on an error):
       // finish or fail its work now, then look again.
       await recoverEntry(s, held);
       continue;
@@ -189,6 +189,9 @@ export async function finishFrom(s: Services, start: LedgerEntry, source: AsyncI
     try {
       entry = await openStep(s, entry, source!);
     } catch (e) {
+      // The store is unreachable (a database restart): nothing is recorded as failed, the entry
+      // stays where the store last has it and recovery (or the partner's resend) goes on from there.
+      if (isStoreUnavailable(e)) throw e;
       // The HTTP body's own problems (cut off, too large) apply only while it is what is being
       // read: an async message is opened from the spool after its 200, when the socket may be long gone.
       const problem = entry.spool ? undefined : req?.bodyProblem(e);
@@ -200,6 +203,9 @@ export async function finishFrom(s: Services, start: LedgerEntry, source: AsyncI
     try {
       entry = await commitStep(s, entry);
     } catch (e) {
+      // After the link but before the ledger says so, a failure recorded now would let a resend
+      // store the message a second time: leave it to recovery, which finds the link by inode.
+      if (isStoreUnavailable(e)) throw e;
       failure = asAs2Error(e);
     }
   }

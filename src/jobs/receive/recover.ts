@@ -14,7 +14,7 @@ import { createReadStream } from "node:fs";
 import { lstat, readdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ErrorCodes } from "../../core/index.js";
-import { isAlive, sameOwner, thisProcess, type LedgerEntry } from "../../store/index.js";
+import { sameOwner, thisProcess, type LedgerEntry } from "../../store/index.js";
 import { adoptTemp } from "../inbox.js";
 import { failJob, recordEntry } from "./job-record.js";
 import { finishFrom, notifierFor } from "./pipeline.js";
@@ -34,7 +34,7 @@ async function abandon(s: Services, entry: LedgerEntry, why: string): Promise<vo
 /** Takes the entry over from its dead owner and finishes it. */
 export async function recoverEntry(s: Services, held: LedgerEntry): Promise<void> {
   let entry: LedgerEntry = { ...held, owner: thisProcess() };
-  if (!(await s.store.received.replace(held.runId, entry))) return;
+  if (!(await s.store.received.replace(held.runId, entry, held.owner))) return;
   s.active.add(entry.runId);
   try {
     s.event({ event: "recovered", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, detail: `stopped at "${held.step}" by its receiver (pid ${held.owner.pid})` });
@@ -90,8 +90,8 @@ export async function recoverAll(s: Services): Promise<number> {
   for (const e of unfinished) {
     // This process's own entries count too when no request is working on them (one whose
     // record step failed on a full disk, say): nothing else would ever finish them.
-    if (s.active.has(e.runId) || (isAlive(e.owner) && !sameOwner(e.owner, thisProcess()))) continue;
     try {
+      if (s.active.has(e.runId) || (!sameOwner(e.owner, thisProcess()) && (await s.store.alive(e.owner)))) continue;
       await recoverEntry(s, e);
       n++;
     } catch (err) {
