@@ -166,9 +166,10 @@ export interface Receiver {
   /**
    * Counts the server's connections: a request on a connection beyond receive.maxConnections is
    * answered 503 with Retry-After (issue 12 case 7); twice the limit is a hard cap where the
-   * kernel-level accept is simply closed.
+   * kernel-level accept is simply closed. With `surplus`, whoever accepted the connection has
+   * counted it (the supervisor of several workers) and says which ones are beyond the limit.
    */
-  watch(server: Server): void;
+  watch(server: Server, surplus?: (socket: Socket) => boolean): void;
   /** After the server closed: waits for messages still in work, then stops the delivery loop (attempts under way finish). */
   stop(): Promise<void>;
 }
@@ -224,7 +225,11 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
 
   const surplus = new WeakSet<Socket>();
   let connections = 0;
-  function watch(server: Server): void {
+  function watch(server: Server, counted?: (socket: Socket) => boolean): void {
+    if (counted) {
+      server.on("connection", (socket: Socket) => { if (counted(socket)) surplus.add(socket); });
+      return;
+    }
     server.maxConnections = config.receive.maxConnections * 2;
     server.on("connection", (socket: Socket) => {
       connections++;
