@@ -11,12 +11,12 @@
  * anything).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { link, mkdir, open, readFile, readdir, rename, rm } from "node:fs/promises";
+import { link, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { normalizeMessageId } from "../core/message/as2-name.js";
 import { fsyncPath, writeFileAtomic } from "./atomic-file.js";
 import { withLock } from "./lock-file.js";
-import type { Owner } from "./process-owner.js";
+import { isAlive, sameOwner, type Owner } from "./process-owner.js";
 
 /** The pipeline's durable marks, in order (README "Receive pipeline"). */
 export const LEDGER_STEPS = ["reserved", "spooled", "verified", "committed", "recorded", "answered"] as const;
@@ -103,13 +103,24 @@ export interface ReceivedLedger {
   advance(entry: LedgerEntry, options?: { durable?: boolean }): Promise<void>;
   /**
    * Replaces the entry held by `expectRunId` (a failed message being sent again, or a dead
-   * owner's work taken over), atomically; false when someone else changed it first.
+   * owner's work taken over), atomically; false when someone else changed it first. Taking a run
+   * over (the same runId, another owner) succeeds only while the current owner is not alive: of
+   * several processes that found the same dead receiver's entry (the workers of one server,
+   * receive.workers), exactly one recovers it, and a live one's work is never taken.
    */
   replace(expectRunId: string, entry: LedgerEntry): Promise<boolean>;
   /** Removes the entry if `runId` still holds it: the message left nothing behind, a resend starts anew. */
   release(from: string, messageId: string, runId: string): Promise<void>;
   /** Entries that have not reached `answered`, for recovery. */
   unfinished(): Promise<LedgerEntry[]>;
+}
+
+/** How long a marker without its entry is left alone (see `unfinished`). */
+const MARKER_GRACE_MS = 60_000;
+
+async function youngerThan(path: string, ms: number): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return !!st && Date.now() - st.mtimeMs < ms;
 }
 
 export class FileReceivedLedger implements ReceivedLedger {
@@ -202,6 +213,7 @@ export class FileReceivedLedger implements ReceivedLedger {
     return withLock(`${path}.lock`, `the ledger entry of ${entry.messageId}`, async () => {
       const current = await this.read(path);
       if (current && current.runId !== expectRunId) return false;
+      if (current && current.runId === entry.runId && !sameOwner(current.owner, entry.owner) && isAlive(current.owner)) return false;
       if (entry.step !== "answered") await (await open(this.marker(entry), "w", 0o600)).close();
       const tmp = await this.staged(entry);
       await rename(tmp, path);
@@ -232,6 +244,9 @@ export class FileReceivedLedger implements ReceivedLedger {
       const entry = await this.read(join(this.dir, m[1]!));
       // A marker whose run no longer holds the entry (released, or replaced by a resend) is stale.
       if (!entry || entry.runId !== m[2] || entry.step === "answered") {
+        // A marker is made just before its entry (reserve, replace): another process's marker
+        // that is young may belong to a reservation in progress, and must stay.
+        if (!entry && (await youngerThan(join(this.pendingDir, name), MARKER_GRACE_MS))) continue;
         await rm(join(this.pendingDir, name), { force: true });
         continue;
       }
