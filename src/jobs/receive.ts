@@ -352,7 +352,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
         ...(req.headers.date ? { date: req.headers.date } : {}),
       },
     }, {
-      remote, body: rest, startedBy: `${from} from ${remote}`, bodyProblem,
+      remote, body: rest, startedBy: `${from} from ${remote}`, bodyProblem, ...(Number.isFinite(length) ? { declaredBytes: length } : {}),
       details: {
         remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, serverPort: req.socket.localPort,
         username: user?.username, contentType,

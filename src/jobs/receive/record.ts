@@ -8,7 +8,7 @@ import { rm } from "node:fs/promises";
 import type { As2Error, DispositionSpec } from "../../core/index.js";
 import { addWarnings, type LedgerEntry } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
-import { recordEntry } from "./job-record.js";
+import { recordEntry, type Origin } from "./job-record.js";
 import { dispositionText, replyMdn } from "./reply-mdn.js";
 import type { Services } from "./services.js";
 
@@ -17,7 +17,7 @@ function hiddenCause(e: As2Error): string {
   return e.code === "AS2_ERR_DECRYPTION_FAILED" && cause?.message && cause.message !== e.message ? ` (inside: ${cause.message})` : "";
 }
 
-export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2Error): Promise<LedgerEntry> {
+export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2Error, origin?: Origin): Promise<LedgerEntry> {
   const skipped = !failure && entry.outcome === "skipped";
   const disposition: DispositionSpec = failure
     ? { type: "processed", modifier: "error", description: failure.disposition ?? "unexpected-processing-error" }
@@ -36,7 +36,7 @@ export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2E
   await s.store.received.advance(recorded);
   // The outcome is durable: the verified temp file (linked into the inbox, or skipped) can go.
   if (entry.tmp) await rm(entry.tmp, { force: true });
-  await recordEntry(s, recorded, [...reply.warnings, ...(skipped && detail ? [detail] : [])]);
+  await recordEntry(s, recorded, [...reply.warnings, ...(skipped && detail ? [detail] : [])], origin);
   if (entry.spool) await rm(entry.spool, { force: true });
   crashPoint("receive:recorded");
   s.event({
