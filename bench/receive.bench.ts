@@ -31,6 +31,8 @@ const CORES = availableParallelism();
 const WORKERS = (process.env.BENCH_RECV_WORKERS ?? (process.env.BENCH_AS2_ROOT ? "1" : `1,${CORES}`)).split(",").map(Number);
 /** Extra node options for the receiver, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it. */
 const NODE_ARGS = (process.env.BENCH_RECV_NODE_ARGS ?? "").split(" ").filter(Boolean);
+/** A command the receiver runs under, e.g. "strace -f -c -o /tmp/syscalls" to count its system calls per message. */
+const WRAP = (process.env.BENCH_RECV_WRAP ?? "").split(" ").filter(Boolean);
 const ROOT = resolve(process.env.BENCH_AS2_ROOT ?? ".");
 const dir = mkdtempSync(join(tmpdir(), "as2kit-recv-bench-"));
 const f = (n: string) => join(dir, n);
@@ -97,6 +99,14 @@ async function prebuild(n: number): Promise<Prebuilt[]> {
 
 // --- 3. the receiver under load -----------------------------------------------------------------
 
+/** User + system CPU seconds of the receiver and its workers (/usr/bin/time counts waited-for children). */
+function cpuOf(stderr: string): number {
+  const u = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+  const s = /System time \(seconds\): ([\d.]+)/.exec(stderr);
+  if (process.env.BENCH_RECV_VERBOSE) process.stderr.write(`receiver CPU: user ${u?.[1]} s, system ${s?.[1]} s\n`);
+  return u && s ? Number(u[1]) + Number(s[1]) : NaN;
+}
+
 function rssOf(stderr: string): number {
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
   return m ? Number(m[1]) / 1024 : NaN;
@@ -126,8 +136,8 @@ function watchRss(pid: number): { stop: () => number } {
   return { stop: () => { sample(); clearInterval(t); return Math.max(0, ...peaks.values()); } };
 }
 
-async function startReceiver(config: string): Promise<{ url: string; pid: number; stop: () => Promise<{ code: number | null; rssMb: number; stderr: string }> }> {
-  const c = spawn("/usr/bin/time", ["-v", process.execPath, ...NODE_ARGS, "--openssl-legacy-provider", join(ROOT, "bin/as2.js"), "receive", "--config", config, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+async function startReceiver(config: string): Promise<{ url: string; pid: number; stop: () => Promise<{ code: number | null; rssMb: number; cpu: number; stderr: string }> }> {
+  const c = spawn("/usr/bin/time", ["-v", ...WRAP, process.execPath, ...NODE_ARGS, "--openssl-legacy-provider", join(ROOT, "bin/as2.js"), "receive", "--config", config, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   c.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
   c.stdout.resume();
@@ -146,9 +156,11 @@ async function startReceiver(config: string): Promise<{ url: string; pid: number
     url, pid: c.pid!,
     stop: async () => {
       const rss = watcher.stop();
-      for (const p of readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) process.kill(Number(p), "SIGTERM");
+      // SIGTERM to the top `as2 receive` process (under /usr/bin/time, and maybe a BENCH_RECV_WRAP).
+      const top = descendants(c.pid!).find((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8").includes("as2.js"); } catch { return false; } });
+      if (top) process.kill(top, "SIGTERM");
       const code = await exited;
-      return { code, rssMb: Math.max(rss, rssOf(stderr)), stderr };
+      return { code, rssMb: Math.max(rss, rssOf(stderr)), cpu: cpuOf(stderr), stderr };
     },
   };
 }
@@ -216,7 +228,7 @@ try {
     if (stopped.code !== 0) process.stderr.write(`as2 receive exited ${stopped.code}: ${stopped.stderr.slice(-2000)}\n`);
     if (stored !== r.ok + 20) throw new Error(`${r.ok + 20} positive MDNs but ${stored} files in the inbox`);
     const rate = r.ok / r.seconds;
-    lines.push(`receive.workers=${workers}: ${rate.toFixed(1)} messages/s (${r.ok} in ${r.seconds.toFixed(1)} s, ${r.bad.length} not positive), ${(rate / ceiling).toFixed(3)}x the ceiling; receiver peak RSS ${stopped.rssMb.toFixed(0)} MB (largest process)`);
+    lines.push(`receive.workers=${workers}: ${rate.toFixed(1)} messages/s (${r.ok} in ${r.seconds.toFixed(1)} s, ${r.bad.length} not positive), ${(rate / ceiling).toFixed(3)}x the ceiling; receiver CPU ${(stopped.cpu * 1000 / (r.ok + 20)).toFixed(1)} ms/message (start-up included), peak RSS ${stopped.rssMb.toFixed(0)} MB (largest process)`);
     rmSync(f(`acme-data-${tag}`), { recursive: true, force: true });
   }
   process.stdout.write(`\nas2 receive, 1 KiB sign sha256 + aes256-cbc, signed sync MDN, RSA-2048, ${CONNECTIONS} keep-alive connections, Node ${process.version}, ${CORES} cores${process.env.BENCH_AS2_ROOT ? `, receiver from ${ROOT}` : ""}\n` +

@@ -59,10 +59,13 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
   let settleEnd: () => void = () => undefined;
   const allEnded = new Promise<void>((resolve) => { settleEnd = resolve; });
 
-  const spawnWorker = (index: number): Slot => {
+  const spawnWorker = (index: number, replacement = false): Slot => {
+    const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: String(index) };
+    // A crash test's instruction (crash-point.ts) is for the first workers; their replacements run on.
+    if (replacement) delete env.AS2KIT_CRASH_AT;
     const child = fork(process.argv[1]!, process.argv.slice(2), {
       execArgv: process.execArgv,
-      env: { ...process.env, [WORKER_ENV]: String(index) },
+      env,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const slot: Slot = { index, child, ready: false, connections: 0 };
@@ -101,7 +104,7 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
         return;
       }
       ctx.output.log(`as2 receive: worker ${index} (pid ${child.pid}) ended (${signal ?? `exit ${code}`}); starting another, which recovers its messages`);
-      slots[slots.indexOf(slot)] = spawnWorker(index);
+      slots[slots.indexOf(slot)] = spawnWorker(index, true);
     });
     return slot;
   };

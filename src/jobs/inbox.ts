@@ -58,9 +58,15 @@ export class InboxWriter {
   }
 
   static async create(dir: string): Promise<InboxWriter> {
-    await mkdir(join(dir, INBOX_TMP), { recursive: true, mode: 0o750 });
     const w = new InboxWriter(dir);
-    w.fh = await open(w.tmpPath, "wx", 0o640);
+    try {
+      w.fh = await open(w.tmpPath, "wx", 0o640);
+    } catch (e) {
+      // The temp folder is made when first missing, not before every message (issue 14).
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      await mkdir(join(dir, INBOX_TMP), { recursive: true, mode: 0o750 });
+      w.fh = await open(w.tmpPath, "wx", 0o640);
+    }
     return w;
   }
 

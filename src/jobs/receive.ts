@@ -19,7 +19,7 @@ import type { KeyMaterial } from "../config/keys.js";
 import { openStore, type StoredMdn } from "../store/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
 import { advertised } from "./advertised.js";
-import { ensureSpace } from "./disk-space.js";
+import { admitSpace } from "./disk-space.js";
 import { InboxWriter } from "./inbox.js";
 import { MdnDelivery } from "./receive/mdn-delivery.js";
 import { receiveMessage, type Outcome } from "./receive/pipeline.js";
@@ -336,7 +336,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     const needed = Number.isFinite(length) ? length : 0;
     for (const where of [inboxOf(config, partnerName), config.dataDir]) {
       try {
-        await ensureSpace(where, config.receive.minFreeBytes, needed);
+        await admitSpace(where, config.receive.minFreeBytes, needed);
       } catch (e) {
         event({ event: "rejected", remote, partner: partnerName, messageId, status: 503, detail: (e as Error).message });
         return refuse(res, 503, `${(e as Error).message}; try again later`, { "Retry-After": String(LOW_SPACE_RETRY_AFTER_SECONDS) });
@@ -374,7 +374,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
         const delivered = !req.socket.destroyed;
         if (delivered) answerSync(res, entry.mdn, entry.outcome === "failed" ? entry.error : undefined);
         // A duplicate's entry is answered already; a new message's becomes so now.
-        if (entry.step !== "answered") await markAnswered(s, entry, { delivered });
+        if (entry.step !== "answered") await markAnswered(s, entry, { delivered }, outcome.record);
         return;
       }
     }

@@ -66,10 +66,10 @@ export function startRecord(s: Services, entry: LedgerEntry, declaredBytes: numb
 export const SMALL_MESSAGE_BYTES = 1024 * 1024;
 
 /** Writes the outcome; creates the record (once, whole) when none was written before: a small message, or a crash before the first save. */
-export async function recordEntry(s: Services, entry: LedgerEntry, warnings: string[] = [], origin?: Origin): Promise<JobRecord> {
+export async function recordEntry(s: Services, entry: LedgerEntry, warnings: string[] = [], origin?: Origin, knownNew = false): Promise<JobRecord> {
   const partner = s.config.partners[entry.partner];
   const end = s.now();
-  if (!(await s.store.jobs.load(entry.runId))) {
+  if (knownNew || !(await s.store.jobs.load(entry.runId))) {
     // Nothing else writes a record that does not exist yet (notifications imply an early record).
     const r = newReceiveRecord(s, entry, origin?.startedBy ?? `${entry.from} (recovered)`, origin?.details ?? {});
     applyEntry(r, entry, partner, end, warnings);

@@ -10,7 +10,7 @@
  */
 import { createReadStream } from "node:fs";
 import { As2Error, ErrorCodes, isAs2Error } from "../../core/index.js";
-import { isAlive, newRunId, sameOwner, stepIndex, thisProcess, type LedgerEntry, type MdnRequest, type ReceiveDetails } from "../../store/index.js";
+import { isAlive, newRunId, sameOwner, stepIndex, thisProcess, type JobRecord, type LedgerEntry, type MdnRequest, type ReceiveDetails } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
 import { JobNotifier } from "../notify.js";
 import { addWarnings } from "../../store/index.js";
@@ -42,8 +42,11 @@ export interface Request {
 }
 
 export type Outcome =
-  /** Sync: answer with entry.mdn (or plainly, when none was requested); then call `answered`. */
-  | { kind: "answer"; entry: LedgerEntry }
+  /**
+   * Sync: answer with entry.mdn (or plainly, when none was requested); then call `answered`.
+   * `record`: the job record as this run wrote it, when nothing else writes it (markAnswered).
+   */
+  | { kind: "answer"; entry: LedgerEntry; record?: JobRecord }
   /** Async: the 200 went out already; the MDN is queued. */
   | { kind: "accepted" }
   | { kind: "refused"; status: number; text: string }
@@ -205,12 +208,13 @@ export async function finishFrom(s: Services, start: LedgerEntry, source: AsyncI
       failure = asAs2Error(e);
     }
   }
-  if (stepIndex(entry.step) < stepIndex("recorded")) entry = await recordStep(s, entry, failure, req);
+  let record: JobRecord | undefined;
+  if (stepIndex(entry.step) < stepIndex("recorded")) ({ entry, record } = await recordStep(s, entry, failure, req));
   notifier.send(entry.outcome === "failed" ? "Failed" : "Completed", entry.outcome === "failed" ? entry.error!.message : `stored ${entry.file ?? "(skipped)"}`);
   const url = entry.mdnRequest.wanted ? entry.mdnRequest.asyncUrl : undefined;
   if (url) {
     await answerAsync(s, entry, url);
     return { kind: "accepted" };
   }
-  return { kind: "answer", entry };
+  return { kind: "answer", entry, ...(record ? { record } : {}) };
 }
