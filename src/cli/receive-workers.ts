@@ -60,7 +60,9 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
   const allEnded = new Promise<void>((resolve) => { settleEnd = resolve; });
 
   const spawnWorker = (index: number, replacement = false): Slot => {
-    const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: String(index) };
+    // File operations (fsyncs above all) wait in libuv's thread pool, 4 threads by default: with
+    // many messages in flight a worker's disk work queued behind them (issue 14).
+    const env: NodeJS.ProcessEnv = { UV_THREADPOOL_SIZE: "16", ...process.env, [WORKER_ENV]: String(index) };
     // A crash test's instruction (crash-point.ts) is for the first workers; their replacements run on.
     if (replacement) delete env.AS2KIT_CRASH_AT;
     const child = fork(process.argv[1]!, process.argv.slice(2), {

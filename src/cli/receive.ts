@@ -161,6 +161,10 @@ async function serveAsWorker(server: http.Server, receiver: Receiver): Promise<n
   // The supervisor is gone without telling us (killed): end now, as if killed with it.
   process.on("disconnect", () => { if (!closing) process.kill(process.pid, "SIGKILL"); else done(); });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, stop);
+  // This server never listens (the supervisor does), but Node starts its check of
+  // headersTimeout/requestTimeout on "listening": without it a client that trickles its headers
+  // would hold a connection for ever (issue 12 case 7).
+  server.emit("listening");
   process.send!({ as2kit: "ready" } satisfies WorkerMessage);
   await finished;
   await receiver.stop();
