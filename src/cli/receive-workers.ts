@@ -124,7 +124,7 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
   for (let i = 0; i < workers; i++) slots.push(spawnWorker(i));
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
-      if (!stopping) ctx.output.log(`${sig}: no new connections; the workers finish what is in flight`);
+      if (!stopping) ctx.output.log(`${sig}: no new connections; finishing what is in flight (in every worker)`);
       void shutdown();
     });
   }
@@ -137,7 +137,9 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
   // Paused until a worker has it: no byte is read here, the worker's HTTP(S) server reads all.
   server = net.createServer({ pauseOnConnect: true }, (socket) => {
     const ready = slots.filter((s) => s.ready && s.child.connected);
-    if (!ready.length || stopping) return socket.destroy();
+    // Beyond twice the limit the accept is simply closed, as with one process (there Node's
+    // server.maxConnections does it; here a socket leaves this process's count once handed over).
+    if (!ready.length || stopping || connections >= r.maxConnections * 2) return socket.destroy();
     connections++;
     const slot = ready[next++ % ready.length]!;
     slot.connections++;
@@ -148,8 +150,6 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
       socket.destroy();
     });
   });
-  // Beyond twice the limit the kernel-level accept is simply closed (as with one process).
-  server.maxConnections = r.maxConnections * 2;
   try {
     await new Promise<void>((resolve, reject) => {
       server!.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "EADDRINUSE" ? new UsageError(`cannot listen on ${r.host}:${r.port}: the port is in use`) : e));
