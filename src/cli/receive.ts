@@ -64,7 +64,8 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   const worker = process.env[WORKER_ENV] !== undefined && process.send ? Number(process.env[WORKER_ENV]) : undefined;
   const workers = flags.once ? 1 : (r.workers ?? availableParallelism());
   const keys = loadKeyMaterial(ctx.config, new Date());
-  if (worker === undefined || worker === 0) for (const w of keys.warnings) ctx.output.warn(w);
+  // Said once: by the single process, or by the supervisor (which loads the keys to check them before any worker starts).
+  if (worker === undefined) for (const w of keys.warnings) ctx.output.warn(w);
   if (worker === undefined && workers > 1) return superviseWorkers(ctx, g, workers);
 
   const receiver = createReceiver({

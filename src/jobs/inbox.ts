@@ -72,15 +72,16 @@ export class InboxWriter {
 
   /**
    * Removes temp files left by writers that no longer run (a receiver killed mid-message);
-   * returns how many went. Files of live processes (another receiver on the same inbox) stay.
+   * returns how many went. Files of live processes (another receiver on the same inbox) stay, and
+   * so do those in `keep` (named by an unfinished ledger entry that another worker may be taking over).
    */
-  static async sweep(dir: string): Promise<number> {
+  static async sweep(dir: string, keep: ReadonlySet<string> = new Set()): Promise<number> {
     const tmp = join(dir, INBOX_TMP);
     const names = await readdir(tmp).catch(() => [] as string[]);
     let removed = 0;
     for (const name of names) {
       const pid = Number(/^(\d+)-[0-9a-f]+\.part$/.exec(name)?.[1]);
-      if (!pid || (pid !== process.pid && alive(pid))) continue;
+      if (!pid || (pid !== process.pid && alive(pid)) || keep.has(join(tmp, name))) continue;
       await rm(join(tmp, name), { force: true });
       removed++;
     }

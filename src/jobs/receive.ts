@@ -150,9 +150,9 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /** At start-up: removes temp files a killed receiver left in the inboxes; returns how many. */
-export async function sweepInboxes(config: As2Config): Promise<number> {
+export async function sweepInboxes(config: As2Config, keep: ReadonlySet<string> = new Set()): Promise<number> {
   let removed = 0;
-  for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name));
+  for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name), keep);
   return removed;
 }
 
@@ -210,7 +210,10 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
 
   async function start(): Promise<{ recovered: number; swept: number }> {
     const recovered = await recoverAll(s);
-    const swept = (await sweepInboxes(config)) + (await sweepSpool(s));
+    // A verified payload an unfinished entry still names stays, even when its writer is dead:
+    // another worker may have taken the entry over and not yet adopted the file (recover.ts).
+    const named = new Set((await store.received.unfinished()).flatMap((e) => (e.tmp ? [e.tmp] : [])));
+    const swept = (await sweepInboxes(config, named)) + (await sweepSpool(s));
     delivery.start();
     recovery = setInterval(() => void recoverAll(s).catch((e: Error) => event({ event: "error", detail: `recovery: ${e.message}` })), RECOVERY_INTERVAL_MS);
     recovery.unref();
