@@ -5,12 +5,14 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { availableParallelism } from "node:os";
 import { loadKeyMaterial, tlsPemOptions } from "../config/keys.js";
 import { openStore } from "../store/index.js";
 import { settleDeadSendJobs } from "../jobs/send-recovery.js";
-import { createReceiver, type ReceiveEvent } from "../jobs/receive.js";
+import { createReceiver, type ReceiveEvent, type Receiver } from "../jobs/receive.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
+import { WORKER_ENV, superviseWorkers, type WorkerMessage } from "./receive-workers.js";
 
 export interface ReceiveFlags {
   host?: string;
@@ -57,10 +59,15 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
     if (!flags.path.startsWith("/")) throw new UsageError(`--path must start with /, not "${flags.path}"`);
     r.path = flags.path;
   }
+  // receive.workers (contract §7): several processes behind this one (receive-workers.ts); --once takes one message, in one process.
+  const worker = process.env[WORKER_ENV] !== undefined && process.send ? Number(process.env[WORKER_ENV]) : undefined;
+  const workers = flags.once ? 1 : (r.workers ?? availableParallelism());
   const keys = loadKeyMaterial(ctx.config, new Date());
   // The server's TLS files as PEM for Node (valid DER converted); a wrong one in plain words, before anything starts.
   const tlsPem = r.tls && tlsPemOptions({ ...r.tls, at: "receive.tls", paths: { ca: "ca", certificate: "certificate", key: "key", password: "password" } });
-  for (const w of keys.warnings) ctx.output.warn(w);
+  // Said once: by the single process, or by the supervisor (which loads the keys to check them before any worker starts).
+  if (worker === undefined) for (const w of keys.warnings) ctx.output.warn(w);
+  if (worker === undefined && workers > 1) return superviseWorkers(ctx, g, workers);
 
   const receiver = createReceiver({
     config: ctx.config, keys,
@@ -73,7 +80,7 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   // Before listening: messages a killed receiver left unfinished are finished or failed (the
   // README's receive pipeline), so a resend arriving now finds them settled.
   const { recovered, swept } = await receiver.start();
-  await settleDeadSendJobs(openStore(ctx.config), ctx.config.dataDir);
+  if (!worker) await settleDeadSendJobs(openStore(ctx.config), ctx.config.dataDir);
   if (recovered) ctx.output.log(`recovered ${recovered} message(s) that an earlier receiver did not finish`);
   if (swept) ctx.output.log(`removed ${swept} incomplete temp file(s) left in the inboxes by an earlier receiver that did not finish`);
 
@@ -100,6 +107,7 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
     : http.createServer(options, handler);
   // One more than the limit, so that the handler can tell "more than allowed" (431) from "exactly".
   server.maxHeadersCount = r.maxHeaderCount + 1;
+  if (worker !== undefined) return serveAsWorker(server, receiver);
   receiver.watch(server);
   // on, not once: the same signal may arrive twice (the process group and bin/as2.js passing it
   // on), and a second delivery must not kill a receiver that is finishing its messages.
@@ -115,5 +123,52 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   ctx.output.log(`as2 receive: listening on ${url} as ${ctx.config.station.as2Id}${flags.once ? " (--once)" : ""}`);
   await finished;
   await receiver.stop();
+  return EXIT.OK;
+}
+
+/**
+ * A worker of receive-workers.ts: connections come from the supervisor, which listens and counts
+ * them; stopping is the supervisor's word (or a signal to the whole process group).
+ */
+async function serveAsWorker(server: http.Server, receiver: Receiver): Promise<number> {
+  const sockets = new Set<Socket>();
+  const counted = new WeakSet<Socket>();
+  let closing = false;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => { done = resolve; });
+  receiver.watch(server, (socket) => counted.has(socket));
+  // Once stopping, every response closes its connection; idle ones are closed at once.
+  server.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => { if (closing) res.shouldKeepAlive = false; });
+  const stop = () => {
+    if (closing) return;
+    closing = true;
+    const sweep = setInterval(() => {
+      server.closeIdleConnections();
+      if (!sockets.size) { clearInterval(sweep); done(); }
+    }, 50);
+  };
+  process.on("message", (m: WorkerMessage, socket?: Socket) => {
+    if (m?.as2kit === "stop") return stop();
+    if (m?.as2kit !== "conn" || !socket) return;
+    if (closing) return void socket.destroy();
+    sockets.add(socket);
+    if (m.surplus) counted.add(socket);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      if (process.connected) process.send!({ as2kit: "closed" } satisfies WorkerMessage);
+    });
+    server.emit("connection", socket);
+  });
+  // The supervisor is gone without telling us (killed): end now, as if killed with it.
+  process.on("disconnect", () => { if (!closing) process.kill(process.pid, "SIGKILL"); else done(); });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, stop);
+  // This server never listens (the supervisor does), but Node starts its check of
+  // headersTimeout/requestTimeout on "listening": without it a client that trickles its headers
+  // would hold a connection for ever (issue 12 case 7).
+  server.emit("listening");
+  process.send!({ as2kit: "ready" } satisfies WorkerMessage);
+  await finished;
+  await receiver.stop();
+  if (process.connected) process.disconnect();
   return EXIT.OK;
 }

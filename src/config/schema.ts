@@ -195,6 +195,7 @@ export const configSchema = z
         headersTimeout: z.number().positive().default(30).describe("seconds a client has to send all its headers"),
         maxHeaderCount: positiveInt.default(200).describe("header lines per request; more get 431"),
         minFreeBytes: z.number().int().min(0).default(1024 ** 3).describe("free space kept on the inbox's file system; 0 keeps none (explicitly)"),
+        workers: positiveInt.max(256).optional().describe("processes sharing the port and the store (default: the number of cores; --once uses 1)"),
       })
       .default(() => ({
         host: "0.0.0.0", port: 4080, path: "/as2", maxMessageBytes: 10 * 1024 ** 3, maxHeaderBytes: 64 * 1024, maxInflatedBytes: 10 * 1024 ** 3, requestTimeout: 600,

@@ -13,7 +13,9 @@ for (const item of (process.env.AS2KIT_CRASH_AT ?? "").split(",").map((s) => s.t
 export type CrashPoint =
   | "receive:reserved" | "receive:spooled" | "receive:accepted" | "receive:opened" | "receive:linked"
   | "receive:committed" | "receive:recorded" | "receive:queued" | "receive:answered"
-  | "send:started" | "send:spooled" | "send:posted" | "send:recorded";
+  | "send:started" | "send:spooled" | "send:posted" | "send:recorded"
+  /** A folder fsync shared by several callers has ended, before any of them goes on (atomic-file.ts). */
+  | "store:group-synced";
 
 export function crashPoint(point: CrashPoint): void {
   const left = wanted.get(point);
@@ -22,6 +24,12 @@ export function crashPoint(point: CrashPoint): void {
     wanted.set(point, left - 1);
     return;
   }
-  process.stderr.write(`AS2KIT_CRASH_AT: killing this process at ${point}\n`);
+  // In a worker of `as2 receive` (receive.workers > 1) the whole receiver dies, supervisor and
+  // all, as a power cut would take it; AS2KIT_CRASH_SCOPE=worker kills this worker alone (a
+  // worker's own crash: its siblings go on, the supervisor replaces it).
+  const worker = process.env.AS2KIT_RECEIVE_WORKER !== undefined && process.send !== undefined;
+  const alone = worker && process.env.AS2KIT_CRASH_SCOPE === "worker";
+  process.stderr.write(`AS2KIT_CRASH_AT: killing this ${alone ? "worker" : "process"} at ${point}\n`);
+  if (worker && !alone) process.kill(process.ppid, "SIGKILL");
   process.kill(process.pid, "SIGKILL");
 }

@@ -58,25 +58,32 @@ export class InboxWriter {
   }
 
   static async create(dir: string): Promise<InboxWriter> {
-    await mkdir(join(dir, INBOX_TMP), { recursive: true, mode: 0o750 });
     const w = new InboxWriter(dir);
-    w.fh = await open(w.tmpPath, "wx", 0o640);
+    try {
+      w.fh = await open(w.tmpPath, "wx", 0o640);
+    } catch (e) {
+      // The temp folder is made when first missing, not before every message (issue 14).
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      await mkdir(join(dir, INBOX_TMP), { recursive: true, mode: 0o750 });
+      w.fh = await open(w.tmpPath, "wx", 0o640);
+    }
     return w;
   }
 
   /**
    * Removes temp files left by writers that no longer run (a receiver killed mid-message);
-   * returns how many went. Files of live processes (another receiver on the same inbox) stay.
+   * returns how many went. Files of live processes (another receiver on the same inbox) stay, and
+   * so do those in `keep` (named by an unfinished ledger entry that another worker may be taking over).
    * With `minIdleMs` (an inbox shared by several hosts, where a pid says nothing about a writer
    * on another host) only files nobody has written to for that long go.
    */
-  static async sweep(dir: string, options: { minIdleMs?: number } = {}): Promise<number> {
+  static async sweep(dir: string, options: { minIdleMs?: number; keep?: ReadonlySet<string> } = {}): Promise<number> {
     const tmp = join(dir, INBOX_TMP);
     const names = await readdir(tmp).catch(() => [] as string[]);
     let removed = 0;
     for (const name of names) {
       const pid = Number(/^(\d+)-[0-9a-f]+\.part$/.exec(name)?.[1]);
-      if (!pid) continue;
+      if (!pid || options.keep?.has(join(tmp, name))) continue;
       if (options.minIdleMs !== undefined) {
         const idle = await stat(join(tmp, name)).then((st) => Date.now() - st.mtimeMs >= options.minIdleMs!, () => false);
         if (!idle) continue;

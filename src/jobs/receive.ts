@@ -19,7 +19,7 @@ import type { KeyMaterial } from "../config/keys.js";
 import { isStoreUnavailable, openStore, type StoredMdn } from "../store/index.js";
 import { recordAsyncMdn } from "./async-mdn.js";
 import { advertised } from "./advertised.js";
-import { ensureSpace } from "./disk-space.js";
+import { admitSpace } from "./disk-space.js";
 import { InboxWriter } from "./inbox.js";
 import { MdnDelivery } from "./receive/mdn-delivery.js";
 import { receiveMessage, type Outcome } from "./receive/pipeline.js";
@@ -153,9 +153,9 @@ function sameSecret(a: string, b: string): boolean {
 const SHARED_INBOX_TEMP_IDLE_MS = 3_600_000;
 
 /** At start-up: removes temp files a killed receiver left in the inboxes; returns how many. */
-export async function sweepInboxes(config: As2Config): Promise<number> {
+export async function sweepInboxes(config: As2Config, keep: ReadonlySet<string> = new Set()): Promise<number> {
   // A shared store means inboxes shared by several hosts: pids there say nothing (inbox.ts).
-  const options = config.store.kind === "postgres" ? { minIdleMs: SHARED_INBOX_TEMP_IDLE_MS } : {};
+  const options = config.store.kind === "postgres" ? { minIdleMs: SHARED_INBOX_TEMP_IDLE_MS, keep } : { keep };
   let removed = 0;
   for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name), options);
   return removed;
@@ -171,9 +171,10 @@ export interface Receiver {
   /**
    * Counts the server's connections: a request on a connection beyond receive.maxConnections is
    * answered 503 with Retry-After (issue 12 case 7); twice the limit is a hard cap where the
-   * kernel-level accept is simply closed.
+   * kernel-level accept is simply closed. With `surplus`, whoever accepted the connection has
+   * counted it (the supervisor of several workers) and says which ones are beyond the limit.
    */
-  watch(server: Server): void;
+  watch(server: Server, surplus?: (socket: Socket) => boolean): void;
   /** After the server closed: waits for messages still in work, then stops the delivery loop (attempts under way finish). */
   stop(): Promise<void>;
 }
@@ -220,7 +221,10 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
 
   async function start(): Promise<{ recovered: number; swept: number }> {
     const recovered = await recoverAll(s);
-    const swept = (await sweepInboxes(config)) + (await sweepSpool(s));
+    // A verified payload an unfinished entry still names stays, even when its writer is dead:
+    // another worker may have taken the entry over and not yet adopted the file (recover.ts).
+    const named = new Set((await store.received.unfinished()).flatMap((e) => (e.tmp ? [e.tmp] : [])));
+    const swept = (await sweepInboxes(config, named)) + (await sweepSpool(s));
     delivery.start();
     recovery = setInterval(() => void recoverAll(s).catch((e: Error) => event({ event: "error", detail: `recovery: ${e.message}` })), RECOVERY_INTERVAL_MS);
     recovery.unref();
@@ -235,7 +239,11 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
 
   const surplus = new WeakSet<Socket>();
   let connections = 0;
-  function watch(server: Server): void {
+  function watch(server: Server, counted?: (socket: Socket) => boolean): void {
+    if (counted) {
+      server.on("connection", (socket: Socket) => { if (counted(socket)) surplus.add(socket); });
+      return;
+    }
     server.maxConnections = config.receive.maxConnections * 2;
     server.on("connection", (socket: Socket) => {
       connections++;
@@ -342,7 +350,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     const needed = Number.isFinite(length) ? length : 0;
     for (const where of [inboxOf(config, partnerName), config.dataDir]) {
       try {
-        await ensureSpace(where, config.receive.minFreeBytes, needed);
+        await admitSpace(where, config.receive.minFreeBytes, needed);
       } catch (e) {
         event({ event: "rejected", remote, partner: partnerName, messageId, status: 503, detail: (e as Error).message });
         return refuse(res, 503, `${(e as Error).message}; try again later`, { "Retry-After": String(LOW_SPACE_RETRY_AFTER_SECONDS) });
@@ -358,7 +366,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
         ...(req.headers.date ? { date: req.headers.date } : {}),
       },
     }, {
-      remote, body: rest, startedBy: `${from} from ${remote}`, bodyProblem,
+      remote, body: rest, startedBy: `${from} from ${remote}`, bodyProblem, ...(Number.isFinite(length) ? { declaredBytes: length } : {}),
       details: {
         remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, serverPort: req.socket.localPort,
         username: user?.username, contentType,
@@ -380,7 +388,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
         const delivered = !req.socket.destroyed;
         if (delivered) answerSync(res, entry.mdn, entry.outcome === "failed" ? entry.error : undefined);
         // A duplicate's entry is answered already; a new message's becomes so now.
-        if (entry.step !== "answered") await markAnswered(s, entry, { delivered });
+        if (entry.step !== "answered") await markAnswered(s, entry, { delivered }, outcome.record);
         return;
       }
     }

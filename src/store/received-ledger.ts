@@ -11,12 +11,12 @@
  * anything).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { link, mkdir, open, readFile, readdir, rename, rm } from "node:fs/promises";
+import { link, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { normalizeMessageId } from "../core/message/as2-name.js";
-import { fsyncPath, writeFileAtomic } from "./atomic-file.js";
+import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
 import { withLock } from "./lock-file.js";
-import { sameOwner, type Owner } from "./process-owner.js";
+import { isAlive, sameOwner, type Owner } from "./process-owner.js";
 
 /** The pipeline's durable marks, in order (README "Receive pipeline"). */
 export const LEDGER_STEPS = ["reserved", "spooled", "verified", "committed", "recorded", "answered"] as const;
@@ -103,7 +103,10 @@ export interface ReceivedLedger {
   advance(entry: LedgerEntry, options?: { durable?: boolean }): Promise<void>;
   /**
    * Replaces the entry held by `expectRunId` (a failed message being sent again, or a dead
-   * owner's work taken over), atomically; false when someone else changed it first. With
+   * owner's work taken over), atomically; false when someone else changed it first. Taking a run
+   * over (the same runId, another owner) succeeds only while the current owner is not alive: of
+   * several processes that found the same dead receiver's entry (the workers of one server,
+   * receive.workers), exactly one recovers it, and a live one's work is never taken. With
    * `expectOwner`, also only while that owner holds it: two nodes taking over one dead node's
    * entry (same run ID) cannot both succeed.
    */
@@ -112,6 +115,14 @@ export interface ReceivedLedger {
   release(from: string, messageId: string, runId: string): Promise<void>;
   /** Entries that have not reached `answered`, for recovery. */
   unfinished(): Promise<LedgerEntry[]>;
+}
+
+/** How long a marker without its entry is left alone (see `unfinished`). */
+const MARKER_GRACE_MS = 60_000;
+
+async function youngerThan(path: string, ms: number): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return !!st && Date.now() - st.mtimeMs < ms;
 }
 
 export class FileReceivedLedger implements ReceivedLedger {
@@ -157,13 +168,13 @@ export class FileReceivedLedger implements ReceivedLedger {
     }
   }
 
-  /** The entry, complete and fsynced, in a temp file beside its place. */
-  private async staged(entry: LedgerEntry): Promise<string> {
+  /** The entry, complete (and fsynced when `durable`), in a temp file beside its place. */
+  private async staged(entry: LedgerEntry, durable = true): Promise<string> {
     const tmp = join(this.dir, `.${this.key(entry.from, entry.messageId)}.${randomBytes(6).toString("hex")}.tmp`);
     const fh = await open(tmp, "wx", 0o600);
     try {
       await fh.writeFile(JSON.stringify(entry));
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -175,12 +186,15 @@ export class FileReceivedLedger implements ReceivedLedger {
     const path = this.path(entry.from, entry.messageId);
     // The marker first: a reservation without a marker would be invisible to recovery.
     await (await open(this.marker(entry), "w", 0o600)).close();
-    const tmp = await this.staged(entry);
+    // Not fsynced (issue 14: two fsyncs per message saved): a reservation lost in a crash is a
+    // message that had no effect yet - no file, no answer - and its resend is simply new. The
+    // first mark that matters outside (`spooled` before an async 200, `verified` before the
+    // inbox name) is durable, and replaces this entry whole.
+    const tmp = await this.staged(entry, false);
     try {
       // link() fails with EEXIST when the name is taken: an atomic test-and-set that also never
       // shows a reader an empty or half-written entry (an O_EXCL create would, until written).
       await link(tmp, path);
-      await fsyncPath(this.dir);
       return { reserved: true, entry };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
@@ -205,10 +219,11 @@ export class FileReceivedLedger implements ReceivedLedger {
       const current = await this.read(path);
       if (current && current.runId !== expectRunId) return false;
       if (current && expectOwner && !sameOwner(current.owner, expectOwner)) return false;
+      if (current && current.runId === entry.runId && !sameOwner(current.owner, entry.owner) && isAlive(current.owner)) return false;
       if (entry.step !== "answered") await (await open(this.marker(entry), "w", 0o600)).close();
       const tmp = await this.staged(entry);
       await rename(tmp, path);
-      await fsyncPath(this.dir);
+      await fsyncDir(this.dir);
       if (current && current.runId !== entry.runId) await rm(this.marker(current), { force: true });
       return true;
     });
@@ -220,7 +235,7 @@ export class FileReceivedLedger implements ReceivedLedger {
       const current = await this.read(path);
       if (current?.runId === runId) {
         await rm(path, { force: true });
-        await fsyncPath(this.dir);
+        await fsyncDir(this.dir);
       }
     });
     await rm(this.marker({ from, messageId, runId }), { force: true });
@@ -235,6 +250,9 @@ export class FileReceivedLedger implements ReceivedLedger {
       const entry = await this.read(join(this.dir, m[1]!));
       // A marker whose run no longer holds the entry (released, or replaced by a resend) is stale.
       if (!entry || entry.runId !== m[2] || entry.step === "answered") {
+        // A marker is made just before its entry (reserve, replace): another process's marker
+        // that is young may belong to a reservation in progress, and must stay.
+        if (!entry && (await youngerThan(join(this.pendingDir, name), MARKER_GRACE_MS))) continue;
         await rm(join(this.pendingDir, name), { force: true });
         continue;
       }

@@ -12,6 +12,7 @@ import { toArrayBuffer } from "../bytes.js";
 import { der, tlv } from "../ber/writer.js";
 import { Certificate } from "../certs/certificate.js";
 import { OID } from "./oids.js";
+import { readSignedDataDer } from "./signed-der.js";
 import { DIGESTS, type DigestAlgorithm, digestByOid, digestOfRsaSignatureOid } from "./digests.js";
 
 export type SignatureScheme = "rsa" | "rsassa-pss";
@@ -183,6 +184,12 @@ function readPss(params: unknown, digest: DigestAlgorithm): number {
 }
 
 export function parseSignedData(input: Uint8Array): ParsedSignature {
+  // DER as every AS2 product writes it: read by offsets (signed-der.ts); anything else: pkijs.
+  return readSignedDataDer(input) ?? parseSignedDataWithPkijs(input);
+}
+
+/** The general reader (BER, every option), and the one whose errors say what is wrong. */
+export function parseSignedDataWithPkijs(input: Uint8Array): ParsedSignature {
   let sd: pkijs.SignedData;
   let ci: pkijs.ContentInfo;
   try {

@@ -15,7 +15,7 @@ import { lstat, readdir, rename, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { As2Error, ErrorCodes } from "../../core/index.js";
-import { fsyncPath, type LedgerEntry } from "../../store/index.js";
+import { fsyncDir, fsyncPath, type LedgerEntry } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
 import { linkNoClobber, numberedName } from "../free-name.js";
 import { inboxOf, type Services } from "./services.js";
@@ -92,13 +92,14 @@ export async function commitStep(s: Services, entry: LedgerEntry): Promise<Ledge
     file = await place(s, entry, tmp, dir, name);
     skipped = !file;
   }
-  await fsyncPath(dir);
+  await fsyncDir(dir);
   crashPoint("receive:linked");
-  // Not fsynced: until `recorded` is durable the temp file stays, linked to the inbox name, so a
-  // crash that loses this mark leaves `verified` + a temp file with two links, which recovery
-  // resolves by inode. The `record` step removes the temp file.
+  // Not written at all (issue 14; it was written without an fsync before, and recovery never
+  // needed it): the `record` step follows at once and writes `recorded`, durably. Until then the
+  // temp file stays, linked to the inbox name, so a crash here leaves `verified` + a temp file
+  // with two links, which recovery resolves by inode (or, for "overwrite", by the temp file
+  // being gone; for "append", by appendAt). The `record` step removes the temp file.
   const committed: LedgerEntry = { ...entry, step: "committed", at: s.now().toISOString(), ...(file ? { file } : {}), ...(skipped ? { outcome: "skipped" as const } : {}) };
-  await s.store.received.advance(committed, { durable: false });
   crashPoint("receive:committed");
   return committed;
 }

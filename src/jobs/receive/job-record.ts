@@ -43,20 +43,58 @@ export function applyEntry(r: JobRecord, entry: LedgerEntry, partner: PartnerCon
   r.durationMs = end.getTime() - Date.parse(r.startTime);
 }
 
-/** Writes the outcome; creates the record if a crash came before it was first saved. */
-export async function recordEntry(s: Services, entry: LedgerEntry, warnings: string[] = []): Promise<JobRecord> {
+/** Where a live request came from, for a record first written at its end (see `startRecord`). */
+export interface Origin {
+  startedBy: string;
+  details: ReceiveDetails;
+}
+
+/**
+ * Whether the ONGOING record is written when the message is reserved. A message whose body is
+ * declared small is over in milliseconds: its record is written once, with its outcome (saving a
+ * whole record write per message, issue 14); a large or chunked one is listed as ONGOING while it
+ * streams. With notifications configured the record exists from the start, because a failed
+ * notification is added to it as a warning at any time (contract §6).
+ */
+export function startRecord(s: Services, entry: LedgerEntry, declaredBytes: number | undefined): boolean {
+  const partner = s.config.partners[entry.partner];
+  if (partner?.notify ?? s.config.notify) return true;
+  return declaredBytes === undefined || !(declaredBytes <= SMALL_MESSAGE_BYTES);
+}
+
+/** Up to this declared size a message has no ONGOING record (startRecord). */
+export const SMALL_MESSAGE_BYTES = 1024 * 1024;
+
+/** Writes the outcome; creates the record (once, whole) when none was written before: a small message, or a crash before the first save. */
+export async function recordEntry(s: Services, entry: LedgerEntry, warnings: string[] = [], origin?: Origin, knownNew = false): Promise<JobRecord> {
   const partner = s.config.partners[entry.partner];
   const end = s.now();
-  if (!(await s.store.jobs.load(entry.runId))) {
-    await s.store.jobs.save(newReceiveRecord(s, entry, `${entry.from} (recovered)`, {}));
+  if (knownNew || !(await s.store.jobs.load(entry.runId))) {
+    // Nothing else writes a record that does not exist yet (notifications imply an early record).
+    const r = newReceiveRecord(s, entry, origin?.startedBy ?? `${entry.from} (recovered)`, origin?.details ?? {});
+    applyEntry(r, entry, partner, end, warnings);
+    await s.store.jobs.save(r);
+    return r;
   }
   return s.store.jobs.update(entry.runId, (r) => applyEntry(r, entry, partner, end, warnings));
 }
 
-/** A job that ends without an outcome to record (refused, or stopped before the body was whole). */
-export async function failJob(s: Services, runId: string, error: { code: string; message: string }): Promise<void> {
+/**
+ * A job that ends without an outcome to record (refused, or stopped before the body was whole);
+ * a message that had no record yet (startRecord) gets one, FAILED.
+ */
+export async function failJob(s: Services, entry: LedgerEntry, error: { code: string; message: string }, origin?: Origin): Promise<void> {
   const end = s.now();
-  if (!(await s.store.jobs.load(runId))) return;
+  const runId = entry.runId;
+  if (!(await s.store.jobs.load(runId))) {
+    const r = newReceiveRecord(s, entry, origin?.startedBy ?? `${entry.from} (recovered)`, origin?.details ?? {});
+    r.state = "FAILED";
+    r.error = error;
+    r.endTime = end.toISOString();
+    r.durationMs = end.getTime() - Date.parse(r.startTime);
+    await s.store.jobs.save(r);
+    return;
+  }
   await s.store.jobs.update(runId, (r) => {
     r.state = "FAILED";
     r.error = error;

@@ -10,12 +10,12 @@
  */
 import { createReadStream } from "node:fs";
 import { As2Error, ErrorCodes, isAs2Error } from "../../core/index.js";
-import { isStoreUnavailable, newRunId, sameOwner, stepIndex, thisProcess, type LedgerEntry, type MdnRequest, type ReceiveDetails } from "../../store/index.js";
+import { isStoreUnavailable, newRunId, sameOwner, stepIndex, thisProcess, type JobRecord, type LedgerEntry, type MdnRequest, type ReceiveDetails } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
 import { JobNotifier } from "../notify.js";
 import { addWarnings } from "../../store/index.js";
 import { commitStep } from "./commit.js";
-import { failJob, newReceiveRecord } from "./job-record.js";
+import { failJob, newReceiveRecord, startRecord } from "./job-record.js";
 import { openStep } from "./open.js";
 import { recoverEntry } from "./recover.js";
 import { answerAsync, recordStep } from "./record.js";
@@ -35,13 +35,18 @@ export interface Request {
   details: ReceiveDetails;
   /** Async: answers 200 now (the body is on disk). */
   acceptNow(): Promise<void>;
+  /** Content-Length, when the partner declared one. */
+  declaredBytes?: number;
   /** The body's own problem (too large, cut off), if that is what an error was. */
   bodyProblem(e: unknown): As2Error | undefined;
 }
 
 export type Outcome =
-  /** Sync: answer with entry.mdn (or plainly, when none was requested); then call `answered`. */
-  | { kind: "answer"; entry: LedgerEntry }
+  /**
+   * Sync: answer with entry.mdn (or plainly, when none was requested); then call `answered`.
+   * `record`: the job record as this run wrote it, when nothing else writes it (markAnswered).
+   */
+  | { kind: "answer"; entry: LedgerEntry; record?: JobRecord }
   /** Async: the 200 went out already; the MDN is queued. */
   | { kind: "accepted" }
   | { kind: "refused"; status: number; text: string }
@@ -140,7 +145,7 @@ async function duplicate(s: Services, held: LedgerEntry, fresh: LedgerEntry, req
 }
 
 async function processReserved(s: Services, fresh: LedgerEntry, req: Request): Promise<Outcome> {
-  await s.store.jobs.save(newReceiveRecord(s, fresh, req.startedBy, req.details));
+  if (startRecord(s, fresh, req.declaredBytes)) await s.store.jobs.save(newReceiveRecord(s, fresh, req.startedBy, req.details));
   crashPoint("receive:reserved");
   const notifier = notifierFor(s, fresh);
   notifier.send("Started", `receiving ${fresh.messageId} from ${fresh.partner} (${fresh.from})`);
@@ -153,7 +158,7 @@ async function processReserved(s: Services, fresh: LedgerEntry, req: Request): P
       entry = await spoolStep(s, entry, req.body);
     } catch (e) {
       const err = req.bodyProblem(e) ?? asAs2Error(e);
-      return refuse(s, entry, notifier, err.code === ErrorCodes.LIMIT_EXCEEDED ? 413 : 400, err);
+      return refuse(s, entry, notifier, err.code === ErrorCodes.LIMIT_EXCEEDED ? 413 : 400, err, req);
     }
     await req.acceptNow();
     crashPoint("receive:accepted");
@@ -163,8 +168,8 @@ async function processReserved(s: Services, fresh: LedgerEntry, req: Request): P
   return done;
 }
 
-async function refuse(s: Services, entry: LedgerEntry, notifier: JobNotifier, status: number, err: As2Error): Promise<Outcome> {
-  await failJob(s, entry.runId, { code: err.code, message: err.message });
+async function refuse(s: Services, entry: LedgerEntry, notifier: JobNotifier, status: number, err: As2Error, req: Request | undefined): Promise<Outcome> {
+  await failJob(s, entry, { code: err.code, message: err.message }, req);
   await s.store.received.release(entry.from, entry.messageId, entry.runId);
   notifier.send("Failed", err.message);
   s.event({ event: "rejected", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, status, detail: err.message });
@@ -195,7 +200,7 @@ export async function finishFrom(s: Services, start: LedgerEntry, source: AsyncI
       // The HTTP body's own problems (cut off, too large) apply only while it is what is being
       // read: an async message is opened from the spool after its 200, when the socket may be long gone.
       const problem = entry.spool ? undefined : req?.bodyProblem(e);
-      if (problem?.code === ErrorCodes.LIMIT_EXCEEDED && !entry.spool) return refuse(s, entry, notifier, 413, problem);
+      if (problem?.code === ErrorCodes.LIMIT_EXCEEDED && !entry.spool) return refuse(s, entry, notifier, 413, problem, req);
       failure = problem ?? asAs2Error(e);
     }
   }
@@ -209,12 +214,13 @@ export async function finishFrom(s: Services, start: LedgerEntry, source: AsyncI
       failure = asAs2Error(e);
     }
   }
-  if (stepIndex(entry.step) < stepIndex("recorded")) entry = await recordStep(s, entry, failure);
+  let record: JobRecord | undefined;
+  if (stepIndex(entry.step) < stepIndex("recorded")) ({ entry, record } = await recordStep(s, entry, failure, req));
   notifier.send(entry.outcome === "failed" ? "Failed" : "Completed", entry.outcome === "failed" ? entry.error!.message : `stored ${entry.file ?? "(skipped)"}`);
   const url = entry.mdnRequest.wanted ? entry.mdnRequest.asyncUrl : undefined;
   if (url) {
     await answerAsync(s, entry, url);
     return { kind: "accepted" };
   }
-  return { kind: "answer", entry };
+  return { kind: "answer", entry, ...(record ? { record } : {}) };
 }

@@ -6,9 +6,9 @@
  */
 import { rm } from "node:fs/promises";
 import type { As2Error, DispositionSpec } from "../../core/index.js";
-import { addWarnings, type LedgerEntry } from "../../store/index.js";
+import { addWarnings, type JobRecord, type LedgerEntry } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
-import { recordEntry } from "./job-record.js";
+import { recordEntry, startRecord, type Origin } from "./job-record.js";
 import { dispositionText, replyMdn } from "./reply-mdn.js";
 import type { Services } from "./services.js";
 
@@ -17,7 +17,12 @@ function hiddenCause(e: As2Error): string {
   return e.code === "AS2_ERR_DECRYPTION_FAILED" && cause?.message && cause.message !== e.message ? ` (inside: ${cause.message})` : "";
 }
 
-export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2Error): Promise<LedgerEntry> {
+/**
+ * `record` returns the entry at `recorded`, and the job record when this run is its only writer
+ * (a live request whose record it created here: see startRecord), so that the answer's update
+ * needs no lock and no read.
+ */
+export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2Error, origin?: Origin & { declaredBytes?: number }): Promise<{ entry: LedgerEntry; record?: JobRecord }> {
   const skipped = !failure && entry.outcome === "skipped";
   const disposition: DispositionSpec = failure
     ? { type: "processed", modifier: "error", description: failure.disposition ?? "unexpected-processing-error" }
@@ -36,14 +41,15 @@ export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2E
   await s.store.received.advance(recorded);
   // The outcome is durable: the verified temp file (linked into the inbox, or skipped) can go.
   if (entry.tmp) await rm(entry.tmp, { force: true });
-  await recordEntry(s, recorded, [...reply.warnings, ...(skipped && detail ? [detail] : [])]);
+  const sole = !!origin && !startRecord(s, entry, origin.declaredBytes);
+  const record = await recordEntry(s, recorded, [...reply.warnings, ...(skipped && detail ? [detail] : [])], origin, sole);
   if (entry.spool) await rm(entry.spool, { force: true });
   crashPoint("receive:recorded");
   s.event({
     event: "message", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, file: recorded.file,
     bytes: entry.opened?.size ?? 0, disposition: dispositionText(disposition), detail: failure?.message ?? detail,
   });
-  return recorded;
+  return { entry: recorded, ...(sole ? { record } : {}) };
 }
 
 /** Async: the MDN goes into the outbound queue, then one delivery attempt right away. */
@@ -62,18 +68,25 @@ export async function answerAsync(s: Services, entry: LedgerEntry, url: string, 
  * The answer is out (or, for a sync message whose connection is gone, cannot go out: the
  * partner's resend will get the recorded MDN).
  */
-export async function markAnswered(s: Services, entry: LedgerEntry, sync?: { delivered: boolean }): Promise<void> {
+export async function markAnswered(s: Services, entry: LedgerEntry, sync?: { delivered: boolean }, record?: JobRecord): Promise<void> {
   if (sync?.delivered) crashPoint("receive:answered");
   // Not fsynced: lost, it leaves `recorded`, which recovery answers again (async: the MDN is
   // queued a second time, which the partner ignores as a copy; sync: a warning only).
   await s.store.received.advance({ ...entry, step: "answered", at: s.now().toISOString() }, { durable: false });
   if (!sync || !entry.mdnRequest.wanted) return;
-  await s.store.jobs.update(entry.runId, (r) => {
+  const change = (r: JobRecord) => {
     if (sync.delivered) {
       r.receiveDetails!.mdnSent = true;
       if (r.messages[0]) r.messages[0].mdnStatus = "Received";
     } else {
       addWarnings(r, "the sender's connection was gone before the MDN could be sent; a resend of the message gets the same MDN");
     }
-  });
+  };
+  if (record) {
+    // This run created the record and is its only writer (recordStep): no lock, no read.
+    change(record);
+    await s.store.jobs.save(record);
+    return;
+  }
+  await s.store.jobs.update(entry.runId, change);
 }

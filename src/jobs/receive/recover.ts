@@ -25,7 +25,7 @@ const exists = (p: string) => lstat(p).then(() => true, () => false);
 
 /** A message that cannot be finished: its job fails and a resend starts from nothing. */
 async function abandon(s: Services, entry: LedgerEntry, why: string): Promise<void> {
-  await failJob(s, entry.runId, { code: ErrorCodes.INTERRUPTED, message: why });
+  await failJob(s, entry, { code: ErrorCodes.INTERRUPTED, message: why });
   if (entry.spool) await rm(entry.spool, { force: true });
   if (entry.tmp) await rm(entry.tmp, { force: true });
   await s.store.received.release(entry.from, entry.messageId, entry.runId);
