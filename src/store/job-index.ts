@@ -174,11 +174,11 @@ export class JobIndex {
   async refresh(): Promise<boolean> {
     if (!existsSync(this.jobsDir)) return false;
     this.ensureDirs(true);
+    this.repairDeadSaves();
     if (!existsSync(this.completeFile)) {
       await this.rebuild(true);
       return true;
     }
-    this.repairDeadSaves();
     const dirTime = statSync(this.jobsDir).mtimeMs;
     const deadline = Date.now() + STAMP_GRACE_MS;
     // Saves in flight touch the stamp a moment after their record: give them that moment.
