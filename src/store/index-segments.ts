@@ -67,6 +67,8 @@ export function appendLine(path: string, line: string): void {
 /** A segment as read: the last row per run ID, unparsed, and what was read. */
 export interface SegmentRows {
   rows: Map<string, string>;
+  /** Jobs whose last line is an intent (a save begun and not finished: in flight, or died). */
+  intents: string[];
   lines: number;
   size: number;
   ino: number;
@@ -89,20 +91,28 @@ export function readSegment(path: string): SegmentRows | undefined {
   }
 }
 
-function rowsOf(lines: Iterable<string>): { rows: Map<string, string>; lines: number } {
+/** The intent line a save appends before it writes the record: `["<runId>"]`. */
+export const intentLine = (runId: string): string => `["${runId}"]\n`;
+
+function rowsOf(lines: Iterable<string>): { rows: Map<string, string>; intents: string[]; lines: number } {
   const rows = new Map<string, string>();
+  const intents = new Set<string>();
   let n = 0;
   for (const line of lines) {
     if (!line) continue;
     n++;
     const row = rowText(line);
     const id = row && runIdOfRow(row);
-    if (id) {
-      rows.delete(id); // keeps the map in order of each job's last line
-      rows.set(id, row!);
+    if (!id) continue;
+    if (row!.length === id.length + 4) {
+      intents.add(id); // the job's row before it stays the one shown
+      continue;
     }
+    intents.delete(id);
+    rows.delete(id); // keeps the map in order of each job's last line
+    rows.set(id, row!);
   }
-  return { rows, lines: n };
+  return { rows, intents: [...intents], lines: n };
 }
 
 /** Counts of a segment, so that most queries need not read it (kept in the catalog). */

@@ -8,6 +8,10 @@
  *
  *   <YYYYMMDDTHH>.idx  segments: one per UTC hour of the run ID (= the job's start), one line per
  *                      record save (a JSON array, job-summary.ts), the last line per job winning.
+ *                      Before writing the record a save appends an intent line, `["<runId>"]`:
+ *                      a save killed between the record and its summary line leaves the intent
+ *                      last, and the next read that sums the segment appends the summary from
+ *                      the record (the segment changed size, so every read sums it again).
  *                      A job's lines always go to the same segment, so the newest jobs are in the
  *                      newest segments, and a page reads one or two small files, not the index.
  *   catalog.json       per segment: its size and inode when summed, and its counts (jobs, jobs per
@@ -24,9 +28,6 @@
  *                      pruning; its owner is a live process (host, pid, start time, boot ID), so
  *                      however long a build takes the lock is never "stale", and the lock of a
  *                      SIGKILLed builder is taken over at once.
- *   pending/<runId>.*  one marker per record save in flight (it names its process). A save that
- *                      died between writing the record and appending (SIGKILL) leaves it, and
- *                      the next read appends that job's summary from its record.
  *
  * Why files and not an embedded database: the only ones that do without a native module
  * downloaded at install time are WebAssembly builds of SQLite that keep the database in memory
@@ -48,11 +49,10 @@ import { isRunId } from "./records.js";
 import { UNFINISHED_STATES, type JobPage, type JobQuery } from "./job-query.js";
 import { summaryOf, toLine, type JobSummary } from "./job-summary.js";
 import {
-  SEGMENT_RE, appendLine, fileId, idHash, readJson, readSegment, replaceSegment, segmentKeyOf, segmentName, segmentStart, summarise,
+  SEGMENT_RE, appendLine, fileId, intentLine, idHash, readJson, readSegment, replaceSegment, segmentKeyOf, segmentName, segmentStart, summarise,
   type SegmentSums,
 } from "./index-segments.js";
 import { liveHolder, tryOwnerLock } from "./owner-lock.js";
-import { isAlive, thisProcess, type Owner } from "./process-owner.js";
 
 export { summaryOf, type JobSummary } from "./job-summary.js";
 
@@ -78,7 +78,6 @@ export interface JobIndexOptions {
 
 export class JobIndex {
   readonly root: string;
-  private readonly pendingDir: string;
   private readonly catalogFile: string;
   private readonly stampFile: string;
   private readonly completeFile: string;
@@ -88,7 +87,6 @@ export class JobIndex {
 
   constructor(indexDir: string, private readonly jobsDir: string, private readonly options: JobIndexOptions = {}) {
     this.root = join(indexDir, "jobs");
-    this.pendingDir = join(this.root, "pending");
     this.catalogFile = join(this.root, "catalog.json");
     this.stampFile = join(this.root, ".stamp");
     this.completeFile = join(this.root, ".complete");
@@ -98,7 +96,7 @@ export class JobIndex {
 
   /** Made once per process on the write path; again when the folder was deleted meanwhile. */
   private ensureDirs(again = false): void {
-    if (!this.ready || again) mkdirSync(this.pendingDir, { recursive: true, mode: 0o700 });
+    if (!this.ready || again) mkdirSync(this.root, { recursive: true, mode: 0o700 });
     this.ready = true;
   }
 
@@ -124,22 +122,44 @@ export class JobIndex {
 
   // ---------------------------------------------------------------- writing
 
-  /** Before a record is written: a marker that survives the process (see the module comment). */
-  beginSave(runId: string): string {
-    const marker = join(this.pendingDir, `${runId}.${process.pid}-${randomBytes(4).toString("hex")}`);
-    this.writing(() => writeFileSync(marker, JSON.stringify(thisProcess()), { mode: 0o600 }));
-    return marker;
+  /**
+   * Before a record is written: an intent line in its segment. A save that dies between writing
+   * the record and appending its summary (SIGKILL) leaves the intent as its job's last line, and
+   * the next read that sums the segment appends the summary from the record. One more short
+   * append, not a marker file: creating and removing a file per save cost ten times as much.
+   */
+  beginSave(runId: string): void {
+    this.writing(() => appendLine(this.segmentPath(segmentKeyOf(runId)), intentLine(runId)));
   }
 
-  /** After the record is written: its summary line, the stamp, and the marker gone. */
-  append(summary: JobSummary, marker?: string): void {
+  /** After the record is written: its summary line and the stamp. */
+  append(summary: JobSummary): void {
     this.writing(() => appendLine(this.segmentPath(segmentKeyOf(summary.runId)), toLine(summary)));
     this.touchStamp();
-    if (marker) rmSync(marker, { force: true });
   }
 
-  endSave(marker: string): void {
-    rmSync(marker, { force: true });
+  /**
+   * Appends many summaries, one write per segment and batch (an import, the status benchmark):
+   * the same lines as one append() each, without the per-save marker. Summaries in run-ID order
+   * make the fewest writes.
+   */
+  appendMany(summaries: Iterable<JobSummary>): void {
+    let key = "";
+    let lines: string[] = [];
+    const flush = () => {
+      if (lines.length) this.writing(() => appendLine(this.segmentPath(key), lines.join("")));
+      lines = [];
+    };
+    for (const s of summaries) {
+      const k = segmentKeyOf(s.runId);
+      if (k !== key || lines.length >= 4096) {
+        flush();
+        key = k;
+      }
+      lines.push(toLine(s));
+    }
+    flush();
+    this.touchStamp();
   }
 
   private touchStamp(at = Date.now()): void {
@@ -174,7 +194,6 @@ export class JobIndex {
   async refresh(): Promise<boolean> {
     if (!existsSync(this.jobsDir)) return false;
     this.ensureDirs(true);
-    this.repairDeadSaves();
     if (!existsSync(this.completeFile)) {
       await this.rebuild(true);
       return true;
@@ -197,18 +216,6 @@ export class JobIndex {
       return statSync(this.stampFile).mtimeMs;
     } catch {
       return 0;
-    }
-  }
-
-  /** Markers of saves whose process is gone: their job's summary is appended from the record. */
-  private repairDeadSaves(): void {
-    for (const name of readdirSync(this.pendingDir)) {
-      const runId = name.slice(0, name.indexOf("."));
-      const path = join(this.pendingDir, name);
-      const owner = readJson<Owner>(path);
-      if (owner && isAlive(owner)) continue;
-      if (isRunId(runId)) this.reappend(runId);
-      rmSync(path, { force: true });
     }
   }
 
@@ -447,7 +454,13 @@ export class JobIndex {
     }
     const known = catalog.get(key);
     if (known && known.size === id.size && known.ino === id.ino) return { sums: known, changed: false };
-    const seg = readSegment(this.segmentPath(key));
+    let seg = readSegment(this.segmentPath(key));
+    if (seg?.intents.length) {
+      // Saves begun and not finished: in flight (the repair then appends what the save is about
+      // to append anyway), or dead between record and index line (the repair is the line).
+      for (const id of seg.intents) this.reappend(id);
+      seg = readSegment(this.segmentPath(key));
+    }
     if (!seg) return { changed: catalog.delete(key) };
     const { summaries, sums } = summarise(seg);
     catalog.set(key, sums);

@@ -47,16 +47,11 @@ export class JobStore {
     await this.ensureDir();
     record.statusCode = statusCodeOf(record.state);
     const file = join(this.dir, this.file(record.runId));
-    // The marker first: a crash between the record and its index line leaves it, and the next
+    // The intent first: a crash between the record and its index line leaves it, and the next
     // read appends the line from the record (job-index.ts).
-    const marker = this.index.beginSave(record.runId);
-    try {
-      await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
-    } catch (e) {
-      this.index.endSave(marker);
-      throw e;
-    }
-    this.index.append(summaryOf(record), marker);
+    this.index.beginSave(record.runId);
+    await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
+    this.index.append(summaryOf(record));
   }
 
   /**
