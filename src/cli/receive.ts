@@ -113,7 +113,15 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   const url = `${r.tls ? "https" : "http"}://${host}:${addr.port}${r.path}`;
   if (g.json) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event: "listening", url })}\n`);
   ctx.output.log(`as2 receive: listening on ${url} as ${ctx.config.station.as2Id}${flags.once ? " (--once)" : ""}`);
+  // receive.retention: prune daily, as an event (src/jobs/retention.ts). AS2KIT_RETENTION_DELAY_MS
+  // moves the first run (tests; the default is a minute after start).
+  const retention = (await import("../jobs/retention.js")).startRetention(ctx.config, openStore(ctx.config), (e) => {
+    const event = { time: new Date().toISOString(), event: e.event, detail: e.detail, ...(e.report ? { report: e.report } : {}) };
+    if (g.json) process.stdout.write(`${JSON.stringify(event)}\n`);
+    else ctx.output.log(`${event.time} ${e.event.toUpperCase()} ${e.detail}`);
+  }, { firstDelayMs: process.env.AS2KIT_RETENTION_DELAY_MS ? Number(process.env.AS2KIT_RETENTION_DELAY_MS) : undefined });
   await finished;
+  await retention.stop();
   await receiver.stop();
   return EXIT.OK;
 }

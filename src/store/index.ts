@@ -11,3 +11,4 @@ export * from "./atomic-file.js";
 export * from "./job-index.js";
 export * from "./lock-file.js";
 export * from "./job-query.js";
+export * from "./prune.js";
