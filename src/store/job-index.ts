@@ -40,8 +40,7 @@
  * trusted: a finished job's record is not written again). Each segment is committed on its own,
  * so a build that is killed resumes where it stopped.
  */
-import { closeSync, existsSync, mkdirSync, opendirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, opendirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JobRecord } from "./records.js";
@@ -50,9 +49,9 @@ import { UNFINISHED_STATES, type JobPage, type JobQuery } from "./job-query.js";
 import { summaryOf, toLine, type JobSummary } from "./job-summary.js";
 import {
   SEGMENT_RE, appendLine, fileId, intentLine, idHash, readJson, readSegment, replaceSegment, segmentKeyOf, segmentName, segmentStart, summarise,
-  type SegmentSums,
 } from "./index-segments.js";
 import { liveHolder, tryOwnerLock } from "./owner-lock.js";
+import { Catalog, type CatalogEntry } from "./index-catalog.js";
 
 export { summaryOf, type JobSummary } from "./job-summary.js";
 
@@ -60,13 +59,6 @@ export { summaryOf, type JobSummary } from "./job-summary.js";
 const REBUILD_NAME_BUDGET = 1_000_000;
 /** How long a reader waits for in-flight saves to touch the stamp before it reconciles. */
 const STAMP_GRACE_MS = 200;
-
-/** Count keys split once per load: "partner\ttype\tstate" -> its parts. */
-type CountEntry = { partner: string; type: JobSummary["type"]; state: JobSummary["state"]; n: number };
-type Catalog = Map<string, SegmentSums & { entries?: CountEntry[] }> & {
-  /** The stamp's time when every segment was last checked against its entry (see query). */
-  checkedAt?: number;
-};
 
 export interface PruneVictim {
   record: JobRecord | undefined;
@@ -425,54 +417,17 @@ export class JobIndex {
   }
 
   private loadCatalog(): Catalog {
-    try {
-      const c = JSON.parse(readFileSync(this.catalogFile, "utf8")) as { v: 1; checkedAt?: number; keys: string[]; segments: Array<[string, Omit<SegmentSums, "counts"> & { counts: number[] }]> };
-      const split = c.keys.map((k) => k.split("\t"));
-      const catalog: Catalog = new Map(c.segments.map(([key, s]) => {
-        const counts: Record<string, number> = {};
-        const entries: CountEntry[] = [];
-        for (let i = 0; i < s.counts.length; i += 2) {
-          const [partner, type, state] = split[s.counts[i]!]! as [string, JobSummary["type"], JobSummary["state"]];
-          counts[c.keys[s.counts[i]!]!] = s.counts[i + 1]!;
-          entries.push({ partner, type, state, n: s.counts[i + 1]! });
-        }
-        return [key, { ...s, counts, entries }];
-      }));
-      catalog.checkedAt = c.checkedAt;
-      return catalog;
-    } catch {
-      return new Map();
-    }
+    return Catalog.load(this.catalogFile);
   }
 
-  /** Written whole and atomically (not fsynced: it is a cache, checked on every use). */
   private saveCatalog(catalog: Catalog, checkedAt?: number): void {
-    const keys: string[] = [];
-    const numbers = new Map<string, number>();
-    const segments = [...catalog].map(([key, { entries: _, ...s }]) => {
-      const counts: number[] = [];
-      for (const [k, n] of Object.entries(s.counts)) {
-        let i = numbers.get(k);
-        if (i === undefined) numbers.set(k, (i = keys.push(k) - 1));
-        counts.push(i, n);
-      }
-      return [key, { ...s, counts }];
-    });
-    const tmp = join(this.root, `.catalog.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-    const fd = openSync(tmp, "wx", 0o600);
-    try {
-      writeSync(fd, JSON.stringify({ v: 1, checkedAt, keys, segments }));
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.catalogFile);
+    catalog.save(checkedAt);
   }
 
   /**
-   * The segment's sums, from the catalog while its size and inode match, else summed now (and
-   * the summaries kept for the caller). Compacts a segment full of superseded lines.
+   * The segment's sums, from the catalog while its size and inode match, else summed now.
    */
-  private sumsOf(key: string, catalog: Catalog, cache?: Map<string, JobSummary[]>): { sums?: SegmentSums; changed: boolean } {
+  private sumsOf(key: string, catalog: Catalog): { sums?: CatalogEntry; changed: boolean } {
     const id = fileId(this.segmentPath(key));
     if (!id) {
       const had = catalog.delete(key);
@@ -488,10 +443,7 @@ export class JobIndex {
       seg = readSegment(this.segmentPath(key));
     }
     if (!seg) return { changed: catalog.delete(key) };
-    const { summaries, sums } = summarise(seg);
-    catalog.set(key, sums);
-    cache?.set(key, summaries);
-    return { sums, changed: true };
+    return { sums: catalog.set(key, summarise(seg).sums), changed: true };
   }
 
   private summariesOf(key: string, cache: Map<string, JobSummary[]>): JobSummary[] {
@@ -520,16 +472,18 @@ export class JobIndex {
     // Nothing appended or rewritten since a reader checked every segment against the catalog:
     // trust it without a stat per segment (10,000 of them at ten million jobs).
     const trusted = catalog.checkedAt === stamp && stamp > 0;
-    const keys = trusted ? [...catalog.keys()].sort().reverse() : this.segmentKeys().reverse();
+    const keys = trusted ? catalog.segments().sort().reverse() : this.segmentKeys().reverse();
     const matches = matcher(q);
     const since = q.since?.getTime();
     let changed = false;
     const compact: string[] = [];
+    let taken: boolean[] | undefined;
     const counts = keys.map((key) => {
-      let s: (SegmentSums & { entries?: CountEntry[] }) | undefined;
+      let s: CatalogEntry | undefined;
       if (trusted) s = catalog.get(key);
       else {
-        const r = this.sumsOf(key, catalog, cache);
+        // Not kept: a first listing after an import sums every segment, and memory stays flat.
+        const r = this.sumsOf(key, catalog);
         changed ||= r.changed;
         s = r.sums;
       }
@@ -540,9 +494,8 @@ export class JobIndex {
         return this.summariesOf(key, cache).filter(matches).length; // --since cuts through this hour
       }
       if (q.partner === undefined && q.direction === undefined && q.state === undefined) return s.n;
-      let n = 0;
-      for (const e of s.entries ?? entriesOf(s.counts)) if (matches(e)) n += e.n;
-      return n;
+      taken ??= catalog.keyFilter(matches);
+      return Catalog.count(s, taken);
     });
     const records: JobSummary[] = [];
     let skip = q.offset;
@@ -620,13 +573,6 @@ export class JobIndex {
       }
     });
   }
-}
-
-function entriesOf(counts: Record<string, number>): CountEntry[] {
-  return Object.entries(counts).map(([k, n]) => {
-    const [partner, type, state] = k.split("\t") as [string, JobSummary["type"], JobSummary["state"]];
-    return { partner, type, state, n };
-  });
 }
 
 /** The query's filter as a predicate (queryJobs in job-query.ts is the same, over a list). */
