@@ -67,7 +67,7 @@ export interface PruneVictim {
 }
 
 export interface JobIndexOptions {
-  /** Superseded lines tolerated in a segment beyond twice its jobs before it is compacted. */
+  /** Lines tolerated in a segment beyond four per job (a save is an intent and a summary; a job saves two or three times) before it is compacted. */
   compactSlack?: number;
   /** Called when this process starts a build, and per segment (for progress output). */
   onRebuild?: (e: { segments: number; done: number }) => void;
@@ -488,7 +488,7 @@ export class JobIndex {
         s = r.sums;
       }
       if (!s || !s.n) return 0;
-      if (s.lines > 2 * s.n + this.compactSlack) compact.push(key);
+      if (s.lines > 4 * s.n + this.compactSlack) compact.push(key);
       if (since !== undefined && Date.parse(s.minStart) < since) {
         if (Date.parse(s.maxStart) < since) return 0;
         return this.summariesOf(key, cache).filter(matches).length; // --since cuts through this hour
