@@ -145,7 +145,7 @@ export class JobIndex {
 
   /**
    * Appends many summaries, one write per segment and batch (an import, the status benchmark):
-   * the same lines as one append() each, without the per-save marker. Summaries in run-ID order
+   * the same lines as one append() each, without the intent lines. Summaries in run-ID order
    * make the fewest writes.
    */
   appendMany(summaries: Iterable<JobSummary>): void {
