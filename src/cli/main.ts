@@ -107,6 +107,16 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
       state.exitCode = await (await import("./status.js")).statusCommand(runId, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
   program
+    .command("prune")
+    .description("remove finished jobs and what belongs to them, older than a duration")
+    .option("--older-than <duration>", "age: a whole number and m, h, d or w (30m, 12h, 90d, 2w)")
+    .option("--inbox", "remove received files in the partners' inboxes older than that too (they stay otherwise)")
+    .option("--dry-run", "count what would go (and its bytes); remove nothing")
+    .addHelpText("after", "\nExamples:\n  as2 prune --older-than 90d --dry-run\n  as2 prune --older-than 2w --inbox --json")
+    .action(async (flags: import("./prune.js").PruneFlags, cmd: Command) => {
+      state.exitCode = await (await import("./prune.js")).pruneCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  program
     .command("init")
     .description("set up a new station here: key pair, self-signed certificate (or also a CSR) and .as2rc.json")
     .option("--as2-id <id>", "this station's AS2 ID (default: the host name, upper-cased)")

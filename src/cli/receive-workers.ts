@@ -23,6 +23,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import * as net from "node:net";
 import { EXIT, UsageError, type Context, type GlobalOptions } from "./context.js";
+import { startRetentionEvents } from "./receive-retention.js";
 
 /** Set in a worker's environment: its index (0 = the first, which also settles dead send jobs). */
 export const WORKER_ENV = "AS2KIT_RECEIVE_WORKER";
@@ -165,6 +166,8 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
   const url = `${r.tls ? "https" : "http"}://${host}:${addr.port}${r.path}`;
   if (g.json) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event: "listening", url })}\n`);
   ctx.output.log(`as2 receive: listening on ${url} as ${ctx.config.station.as2Id} (${workers} workers)`);
+  const retention = await startRetentionEvents(ctx, g);
   await allEnded;
+  await retention.stop();
   return failure ?? EXIT.OK;
 }

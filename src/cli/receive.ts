@@ -13,6 +13,7 @@ import { settleDeadSendJobs } from "../jobs/send-recovery.js";
 import { createReceiver, type ReceiveEvent, type Receiver } from "../jobs/receive.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 import { WORKER_ENV, superviseWorkers, type WorkerMessage } from "./receive-workers.js";
+import { startRetentionEvents } from "./receive-retention.js";
 
 export interface ReceiveFlags {
   host?: string;
@@ -121,7 +122,9 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   const url = `${r.tls ? "https" : "http"}://${host}:${addr.port}${r.path}`;
   if (g.json) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event: "listening", url })}\n`);
   ctx.output.log(`as2 receive: listening on ${url} as ${ctx.config.station.as2Id}${flags.once ? " (--once)" : ""}`);
+  const retention = await startRetentionEvents(ctx, g);
   await finished;
+  await retention.stop();
   await receiver.stop();
   return EXIT.OK;
 }

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
 import { DIGEST_ALGORITHMS } from "../core/cms/digests.js";
+import { DURATION_FORMS, parseDuration } from "./duration.js";
 
 const SIGNING_DIGESTS = DIGEST_ALGORITHMS.filter((d) => d !== "md5") as ["sha1", "sha224", "sha256", "sha384", "sha512"];
 
@@ -196,6 +197,11 @@ export const configSchema = z
         maxHeaderCount: positiveInt.default(200).describe("header lines per request; more get 431"),
         minFreeBytes: z.number().int().min(0).default(1024 ** 3).describe("free space kept on the inbox's file system; 0 keeps none (explicitly)"),
         workers: positiveInt.max(256).optional().describe("processes sharing the port and the store (default: the number of cores; --once uses 1)"),
+        retention: z.strictObject({
+          olderThan: z.string().refine((v) => parseDuration(v) !== undefined, { message: `must be ${DURATION_FORMS}` })
+            .describe("age past which `as2 prune` removes finished jobs and what belongs to them; e.g. 90d"),
+        }).optional()
+          .describe("when set, `as2 receive` runs `as2 prune --older-than <olderThan>` shortly after it starts and then daily (inbox files stay)"),
       })
       .default(() => ({
         host: "0.0.0.0", port: 4080, path: "/as2", maxMessageBytes: 10 * 1024 ** 3, maxHeaderBytes: 64 * 1024, maxInflatedBytes: 10 * 1024 ** 3, requestTimeout: 600,

@@ -14,3 +14,4 @@ export * from "./job-query.js";
 export { redactUrl, isStoreUnavailable } from "./postgres/db.js";
 export { migrate, MIGRATIONS, type MigrationResult } from "./postgres/migrations.js";
 export { PgStore } from "./postgres/store.js";
+export * from "./prune.js";

@@ -1,5 +1,5 @@
 /** Filtering and paging the job list of `as2 status` (contract §2): pure, over the index's summaries. */
-import type { JobSummary } from "./job-index.js";
+import type { JobSummary } from "./job-summary.js";
 import type { JobState } from "./records.js";
 
 export const JOB_STATES: readonly JobState[] = ["NOT_STARTED", "ONGOING", "AWAITING_MDN", "SUCCESS", "FAILED", "PARTIAL", "INTERRUPTED"];

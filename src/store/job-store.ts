@@ -9,7 +9,7 @@ import { mkdir, readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { As2Error, ErrorCodes } from "../core/errors.js";
 import { isRunId, statusCodeOf, type JobRecord } from "./records.js";
-import { JobIndex, summaryOf, type JobSummary } from "./job-index.js";
+import { JobIndex, summaryOf, type JobSummary, type PruneVictim } from "./job-index.js";
 import type { JobPage, JobQuery } from "./job-query.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { withLock } from "./lock-file.js";
@@ -35,6 +35,11 @@ export interface JobRecordStore {
   query(q: JobQuery): Promise<JobPage>;
   /** Read-modify-write that never loses a concurrent process's change. */
   update(runId: string, change: (r: JobRecord) => void | Promise<void>): Promise<JobRecord>;
+  /**
+   * Retention (`as2 prune`): every finished job that ended before `cutoff` (ms) is shown to
+   * `visit`, then removed unless `dryRun`. Never a NOT_STARTED, ONGOING or AWAITING_MDN job.
+   */
+  prune(cutoff: number, dryRun: boolean, visit: (v: PruneVictim) => Promise<void>): Promise<void>;
 }
 
 export class JobStore implements JobRecordStore {
@@ -45,7 +50,7 @@ export class JobStore implements JobRecordStore {
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, "jobs");
-    this.index = new JobIndex(join(dataDir, "index"), this.dir, this);
+    this.index = new JobIndex(join(dataDir, "index"), this.dir);
   }
 
   private ensureDir(): Promise<void> {
@@ -63,8 +68,21 @@ export class JobStore implements JobRecordStore {
   async save(record: JobRecord): Promise<void> {
     await this.ensureDir();
     record.statusCode = statusCodeOf(record.state);
-    await writeFileAtomic(join(this.dir, this.file(record.runId)), `${JSON.stringify(record, null, 2)}\n`);
-    await this.index.append(summaryOf(record));
+    const file = join(this.dir, this.file(record.runId));
+    // The intent first: a crash between the record and its index line leaves it, and the next
+    // read appends the line from the record (job-index.ts).
+    this.index.beginSave(record.runId);
+    await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
+    this.index.append(summaryOf(record));
+  }
+
+  /**
+   * Removes finished jobs that ended before `cutoff` (ms): each is handed to `visit` first (to
+   * remove what belongs to it elsewhere), then its record and index line go. `dryRun`: visited
+   * only. Never an unfinished job (NOT_STARTED, ONGOING, AWAITING_MDN).
+   */
+  prune(cutoff: number, dryRun: boolean, visit: (v: PruneVictim) => Promise<void>): Promise<void> {
+    return this.index.prune(cutoff, dryRun, visit);
   }
 
   /** Every job's summary (the list of `as2 status`), newest first, from the index. */

@@ -4,7 +4,7 @@
  * One small file per message under <dataDir>/index/sent/, named by a hash of the normalised ID.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { normalizeMessageId } from "../core/message/as2-name.js";
 
@@ -12,6 +12,8 @@ import { normalizeMessageId } from "../core/message/as2-name.js";
 export interface SentIndex {
   add(messageId: string, runId: string): Promise<void>;
   runIdOf(messageId: string): Promise<string | undefined>;
+  /** Removes the entry if it still names `runId` (a pruned job's); its bytes, 0 when there was none. `dryRun`: only counted. */
+  remove(messageId: string, runId: string, dryRun?: boolean): Promise<number>;
 }
 
 export class SentMessageIndex implements SentIndex {
@@ -37,5 +39,17 @@ export class SentMessageIndex implements SentIndex {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
     }
+  }
+
+  /**
+   * Removes the entry if it still names `runId` (a pruned job's); its bytes, 0 when there was
+   * none. `dryRun`: only counted.
+   */
+  async remove(messageId: string, runId: string, dryRun = false): Promise<number> {
+    const file = this.file(messageId);
+    if ((await this.runIdOf(messageId)) !== runId) return 0;
+    const { size } = await stat(file);
+    if (!dryRun) await rm(file, { force: true });
+    return size;
   }
 }

@@ -11,7 +11,7 @@
  * anything).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { link, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { link, mkdir, open, opendir, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { normalizeMessageId } from "../core/message/as2-name.js";
 import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
@@ -115,6 +115,11 @@ export interface ReceivedLedger {
   release(from: string, messageId: string, runId: string): Promise<void>;
   /** Entries that have not reached `answered`, for recovery. */
   unfinished(): Promise<LedgerEntry[]>;
+  /**
+   * Retention: removes the entries of messages answered before `before` (ms); never one that has
+   * not reached `answered`. The caller keeps them for the partners' resend window. `dryRun`: only counted.
+   */
+  pruneAnswered(before: number, dryRun?: boolean): Promise<{ count: number; bytes: number }>;
 }
 
 /** How long a marker without its entry is left alone (see `unfinished`). */
@@ -257,6 +262,42 @@ export class FileReceivedLedger implements ReceivedLedger {
         continue;
       }
       out.push(entry);
+    }
+    return out;
+  }
+
+  /**
+   * Duplicate entries of messages answered before `before` (ms), removed (retention, `as2
+   * prune`): a resend of one of them would be taken as a new message, so the caller keeps them
+   * for at least the partners' resend window. Never an entry that has not reached `answered` (its
+   * message is in progress or waits for recovery). `dryRun`: only counted.
+   */
+  async pruneAnswered(before: number, dryRun = false): Promise<{ count: number; bytes: number }> {
+    const out = { count: 0, bytes: 0 };
+    let dir;
+    try {
+      dir = await opendir(this.dir, { bufferSize: 1024 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
+      throw e;
+    }
+    for await (const d of dir) {
+      if (!/^[0-9a-f]{64}$/.test(d.name)) continue;
+      const path = join(this.dir, d.name);
+      const entry = await this.read(path).catch(() => undefined);
+      if (!entry || entry.step !== "answered" || !(Date.parse(entry.at) < before)) continue;
+      // Under the entry's lock, re-read: a resend may have replaced it meanwhile.
+      const removed = await withLock(`${path}.lock`, `the ledger entry of ${entry.messageId}`, async () => {
+        const again = await this.read(path);
+        if (!again || again.runId !== entry.runId || again.step !== "answered") return 0;
+        const { size } = await stat(path);
+        if (!dryRun) await rm(path, { force: true });
+        return size;
+      });
+      if (removed) {
+        out.count++;
+        out.bytes += removed;
+      }
     }
     return out;
   }

@@ -4,8 +4,8 @@
  * JobStore gives (newest first, totalRecords counting the matching jobs).
  */
 import { As2Error, ErrorCodes } from "../../core/errors.js";
-import { summaryOf, type JobSummary } from "../job-index.js";
-import type { JobPage, JobQuery } from "../job-query.js";
+import { summaryOf, type JobSummary, type PruneVictim } from "../job-index.js";
+import { UNFINISHED_STATES, type JobPage, type JobQuery } from "../job-query.js";
 import type { JobRecordStore } from "../job-store.js";
 import { isRunId, statusCodeOf, type JobRecord } from "../records.js";
 import type { Db } from "./db.js";
@@ -82,5 +82,29 @@ export class PgJobStore implements JobRecordStore {
       await c.query(UPSERT, row(record));
       return record;
     });
+  }
+
+  /**
+   * Retention (`as2 prune`), in batches along the primary key so that ten million old jobs never
+   * sit in memory at once. The row is deleted only if it is still finished and old: a job that
+   * another node changed meanwhile (a late async MDN turning it back) wins over the prune.
+   */
+  async prune(cutoff: number, dryRun: boolean, visit: (v: PruneVictim) => Promise<void>): Promise<void> {
+    const db = await this.db();
+    const unfinished = [...UNFINISHED_STATES];
+    const before = new Date(cutoff).toISOString();
+    const OLD = "state <> ALL($1::text[]) AND coalesce(end_time, start_time) < $2";
+    let after = "";
+    for (;;) {
+      const batch = await db.query<{ run_id: string; record: JobRecord; bytes: number }>("listing old jobs",
+        `SELECT run_id, record, octet_length(record::text) AS bytes FROM as2_jobs WHERE ${OLD} AND run_id > $3 ORDER BY run_id LIMIT 500`,
+        [unfinished, before, after]);
+      for (const r of batch.rows) {
+        await visit({ record: r.record, runId: r.run_id, bytes: Number(r.bytes) });
+        if (!dryRun) await db.query("pruning a job", `DELETE FROM as2_jobs WHERE run_id = $3 AND ${OLD}`, [unfinished, before, r.run_id]);
+      }
+      if (batch.rows.length < 500) return;
+      after = batch.rows[batch.rows.length - 1]!.run_id;
+    }
   }
 }

@@ -68,4 +68,14 @@ export class PgReceivedLedger implements ReceivedLedger {
       "SELECT entry FROM as2_received WHERE step <> 'answered' ORDER BY updated_at");
     return r.rows.map((x) => x.entry);
   }
+
+  /** One statement: an entry answered again meanwhile (a resend that replaced it) has a newer `at` and stays. */
+  async pruneAnswered(before: number, dryRun = false): Promise<{ count: number; bytes: number }> {
+    const OLD = "step = 'answered' AND (entry->>'at')::timestamptz < $1";
+    const r = await (await this.db()).query<{ count: string; bytes: string | null }>("pruning answered messages", dryRun
+      ? `SELECT count(*) AS count, sum(octet_length(entry::text)) AS bytes FROM as2_received WHERE ${OLD}`
+      : `WITH gone AS (DELETE FROM as2_received WHERE ${OLD} RETURNING octet_length(entry::text) AS b) SELECT count(*) AS count, sum(b) AS bytes FROM gone`,
+      [new Date(before).toISOString()]);
+    return { count: Number(r.rows[0]!.count), bytes: Number(r.rows[0]!.bytes ?? 0) };
+  }
 }

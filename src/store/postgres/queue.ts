@@ -79,4 +79,13 @@ export class PgSentIndex implements SentIndex {
     const r = await (await this.db()).query<{ run_id: string }>("looking up a sent message", "SELECT run_id FROM as2_sent WHERE message_id = $1", [normalizeMessageId(messageId)]);
     return r.rows[0]?.run_id;
   }
+
+  async remove(messageId: string, runId: string, dryRun = false): Promise<number> {
+    const id = normalizeMessageId(messageId);
+    const r = await (await this.db()).query("pruning a sent message",
+      dryRun ? "SELECT 1 FROM as2_sent WHERE message_id = $1 AND run_id = $2" : "DELETE FROM as2_sent WHERE message_id = $1 AND run_id = $2",
+      [id, runId]);
+    // The row's payload: what the entry took (the files store counts its file's bytes alike).
+    return r.rowCount ? Buffer.byteLength(id) + Buffer.byteLength(runId) : 0;
+  }
 }
