@@ -115,6 +115,7 @@ export const partnerSchema = z.strictObject({
   followRedirects: z.boolean().default(false),
   userAgent: z.string().optional(),
   chunked: z.boolean().default(false),
+  keepAlive: z.boolean().default(true).describe("one connection (TCP, proxy tunnel, TLS) for all files of a send, HTTP/1.1 keep-alive; false opens one per message and closes it"),
   tls: tlsClientSchema.optional(),
   proxy: proxySchema.optional(),
   sign: z.union([z.literal(false), z.enum(SIGNING_DIGESTS)]).default("sha256"),
