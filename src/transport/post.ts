@@ -71,6 +71,8 @@ export interface PostEvents {
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 export const MAX_REDIRECTS = 5;
+/** How long a kept-alive request may take to finish writing after its answer came (see postOnce). */
+const REQUEST_END_GRACE_MS = 1000;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 /** Answers worth the same resend (as2-reference X5): request timeout, too early, server faults. */
 const retryStatus = (s: number) => s === 408 || s === 425 || (s >= 500 && s <= 599);
@@ -151,9 +153,15 @@ async function postOnce(url: URL, headers: Record<string, string>, body: Request
       // A kept-alive connection goes back to the pool by itself once the answer is read and the
       // request written; in every other case (one-shot connection, failure, an answer that
       // came before the whole body was sent) it is closed now.
-      if (e || !pooled || !req.writableFinished || !req.shouldKeepAlive) {
+      if (e || !pooled || !req.shouldKeepAlive) {
         req.destroy();
         oneShot?.destroy();
+      } else if (!req.writableFinished) {
+        // The answer is complete; the request's own end is usually a moment behind (Node returns
+        // the socket to the pool on it). A server that answered without reading the whole body
+        // would leave it busy for good: then the connection goes.
+        const late = setTimeout(() => req.destroy(), REQUEST_END_GRACE_MS);
+        req.once("finish", () => clearTimeout(late));
       }
       if (e) reject(e); else resolve(value!);
     };
