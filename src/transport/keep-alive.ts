@@ -16,8 +16,13 @@ import * as http from "node:http";
 import type { Duplex } from "node:stream";
 import { openConnection, type ProxySpec, type Target, type TlsSpec } from "./connect.js";
 
-/** How long an idle connection is kept when the server does not say (its hint wins when shorter). */
-export const IDLE_KEEP_MS = 15_000;
+/**
+ * How long an idle connection is kept when the server does not say (its Keep-Alive hint wins
+ * when shorter): below the 5 s that common servers close idle connections after, so that a
+ * connection is seldom reused just as the server closes it. Between the files of a job the
+ * connection is idle for milliseconds.
+ */
+export const IDLE_KEEP_MS = 4_000;
 
 /** What a request hands the agent for opening its connection (see createConnection below). */
 export interface ConnectRequest {

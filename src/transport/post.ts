@@ -107,10 +107,13 @@ export function onceAgent(socket: Socket): http.Agent {
 }
 
 /**
- * A reused keep-alive connection failed before any answer came: the server had closed it while
- * it sat idle (RFC 9112 §9.3.1: a client retries such a request on a new connection). The
- * message is sent again at once on a fresh one, outside the retry count; it is the same bytes
- * under the same Message-ID, so a server that did get it answers as for a duplicate (RFC 6017).
+ * A reused keep-alive connection failed while the request was still being written, with no
+ * answer: the server had closed it while it sat idle (RFC 9112 §9.3.1: a client may retry such
+ * a request on a new connection). The server cannot have had the whole message, so it is sent
+ * again at once on a fresh connection, outside the retry count (same bytes, same Message-ID).
+ * A connection that fails after the whole request went out is another matter - the server may
+ * have stored the message and lost only its answer - and is left to the retry policy, as on a
+ * fresh connection (a resend is then answered as a duplicate, RFC 6017).
  */
 class StaleConnection extends As2Error {}
 
@@ -182,8 +185,10 @@ async function postOnce(url: URL, headers: Record<string, string>, body: Request
     req.setTimeout(spec.readTimeoutMs, spec.readTimeoutMs > 0
       ? () => finish(new As2Error(ErrorCodes.TIMEOUT, `no data from ${url.host} for ${spec.readTimeoutMs / 1000} s (read timeout)`, { suggestion: "raise readTimeout (0 waits forever) if the partner is slow to answer" }))
       : undefined);
+    let written = false;
+    req.once("finish", () => { written = true; });
     const failed = (e: Error) => {
-      if (pooled && req.reusedSocket && res === undefined && !signal?.aborted) {
+      if (pooled && req.reusedSocket && !written && res === undefined && !signal?.aborted) {
         return finish(new StaleConnection(ErrorCodes.CONNECT_FAILED, `the kept-alive connection to ${url.host} was closed by the server: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }));
       }
       finish(e);
