@@ -4,17 +4,20 @@
 //      MDN: MB/s from start to verified MDN, and the peak RSS of the sender and of the receiver
 //      (target: each under 200 MB); Content-Length (spooled) and chunked (streamed). In the same
 //      run, openssl cms | openssl cms | curl to a sink gives the sender-side reference.
-//   2. 1 KiB messages through the server: 8 `as2 send` processes at once, each sending
-//      BENCH_E2E_MSGS files (default 50) as one job, every message signed + encrypted with a
-//      signed sync MDN: messages per second, and the receiver's peak RSS.
+//      BENCH_E2E_MB=0 skips it.
+//   2. 1 KiB messages: 8 `as2 send` processes at once, each sending BENCH_E2E_MSGS files
+//      (default 100) as one job, every message signed + encrypted with a signed sync MDN:
+//      messages per second to `as2 receive` and to bench/mdn-sink.mjs (the senders' ceiling),
+//      for this checkout's senders and a baseline checkout's (bench/send-rate.ts); peak RSS.
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { baselineCheckout, mdnSink, senderConfig, sendDir, smallFiles } from "./send-rate.js";
 
 const MB = Number(process.env.BENCH_E2E_MB ?? 1024);
-const MSGS = Number(process.env.BENCH_E2E_MSGS ?? 50);
+const MSGS = Number(process.env.BENCH_E2E_MSGS ?? 100);
 const SENDERS = 8;
 const dir = mkdtempSync(join(tmpdir(), "as2kit-e2e-bench-"));
 const f = (n: string) => join(dir, n);
@@ -99,6 +102,13 @@ async function sink(): Promise<{ port: number; stop: () => void }> {
 
 try {
   for (const n of ["myco", "acme"]) execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f(`${n}.key`), "-out", f(`${n}.crt`), "-days", "2", "-subj", `/CN=${n}`], { stdio: "pipe" });
+  if (MB > 0) await largeFile();
+  await manySenders();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function largeFile(): Promise<void> {
   const bytes = writeFile(f("big.bin"), MB);
   process.stderr.write(`e2e bench: ${MB} MiB in ${dir}\n`);
   const mbps = (r: Run) => bytes / 1e6 / r.seconds;
@@ -121,32 +131,62 @@ try {
   s.stop();
   rmSync(f("big.bin"), { force: true });
 
-  // Many small messages: 8 senders at once, each one job of MSGS files.
-  const small = configs("small", false);
-  const server = await receiver(small.acme);
-  configs("small", false, server.url);
-  for (let p = 0; p < SENDERS; p++) {
-    mkdirSync(f(`out-${p}`));
-    for (let i = 0; i < MSGS; i++) writeFileSync(f(`out-${p}/order-${p}-${i}.edi`), randomBytes(512).toString("hex"));
-  }
-  const t0 = process.hrtime.bigint();
-  const senders = await Promise.all(Array.from({ length: SENDERS }, (_, p) => timed(process.execPath, [...AS2, "send", "--config", small.myco, "--partner", "acme", "--quiet", "--dir", f(`out-${p}`)])));
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const smallRecv = await server.stop();
-  const failed = senders.filter((r) => r.code !== 0);
-  if (failed.length) throw new Error(`${failed.length} senders failed: ${failed[0]!.stderr}`);
-  const received = readdirSync(f("acme-data-small/inbox/myco")).filter((n) => !n.startsWith(".")).length;
-  if (received !== SENDERS * MSGS) throw new Error(`the receiver stored ${received} of ${SENDERS * MSGS} messages`);
-
   const row = (name: string, r: { send: Run; recv: Run }) =>
     `${name.padEnd(36)} ${mbps(r.send).toFixed(1).padStart(7)} MB/s  ${(mbps(r.send) / mbps(opensslRun)).toFixed(2)}x  RSS send ${r.send.rssMb.toFixed(0).padStart(4)} MB, receive ${r.recv.rssMb.toFixed(0).padStart(4)} MB`;
   process.stdout.write(`\nend to end, as2 send -> as2 receive on loopback, ${(bytes / 1048576).toFixed(0)} MiB, sign sha256 + aes256-cbc, signed sync MDN, RSA-2048, Node ${process.version}\n` +
     `${row("Content-Length (spooled)", spooled)}\n${row("chunked (streamed)", streamed)}\n` +
-    `${"openssl cms | openssl cms | curl".padEnd(36)} ${mbps(opensslRun).toFixed(1).padStart(7)} MB/s  (sender side only, to a sink; the ratios above are against it)\n` +
-    `1 KiB messages, ${SENDERS} senders x ${MSGS}, sign + encrypt + signed sync MDN: ${(SENDERS * MSGS / seconds).toFixed(1)} messages/s (${seconds.toFixed(1)} s, ${SENDERS} process starts included); receiver peak RSS ${smallRecv.rssMb.toFixed(0)} MB\n`);
-  const worst = Math.max(spooled.send.rssMb, spooled.recv.rssMb, streamed.send.rssMb, streamed.recv.rssMb, smallRecv.rssMb);
+    `${"openssl cms | openssl cms | curl".padEnd(36)} ${mbps(opensslRun).toFixed(1).padStart(7)} MB/s  (sender side only, to a sink; the ratios above are against it)\n`);
+  const worst = Math.max(spooled.send.rssMb, spooled.recv.rssMb, streamed.send.rssMb, streamed.recv.rssMb);
   process.stdout.write(`peak RSS of any as2 process: ${worst.toFixed(0)} MB (target < 200 MB): ${worst < 200 ? "PASS" : "FAIL"}\n`);
   if (worst >= 200) process.exitCode = 1;
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Many small messages (issue 14): SENDERS `as2 send` processes at once, each one job of MSGS
+ * files of 1 KiB, sign + encrypt + signed sync MDN; this checkout's senders and a baseline
+ * checkout's (bench/send-rate.ts), each to `as2 receive` (end to end: what the receiver allows)
+ * and to bench/mdn-sink.mjs (decrypt, verify, signed MDN, nothing stored: the senders' ceiling).
+ */
+async function manySenders(): Promise<void> {
+  const baseline = baselineCheckout();
+  try {
+    const folders = Array.from({ length: SENDERS }, (_, p) => smallFiles(f(`out-${p}`), MSGS, 1024, `order-${p}`));
+    const rows: string[] = [];
+    const rates = new Map<string, number>();
+    for (const [who, root] of [[baseline.label, baseline.root], ["this checkout", process.cwd()]] as const) {
+      for (const to of ["as2 receive", "mdn-sink"] as const) {
+        const tag = `many-${rates.size}`;
+        let stop: () => Promise<{ rssMb: number; connections: number }>;
+        let url: string;
+        if (to === "as2 receive") {
+          const server = await receiver(configs(tag, false).acme);
+          url = server.url;
+          stop = async () => ({ rssMb: (await server.stop()).rssMb, connections: NaN });
+        } else {
+          const s = await mdnSink(dir);
+          url = s.url;
+          stop = async () => ({ rssMb: NaN, connections: (await s.stop()).connections });
+        }
+        const t0 = process.hrtime.bigint();
+        const senders = await Promise.all(folders.map((folder, p) => sendDir(root, senderConfig(dir, `${tag}-${p}`, url), folder)));
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const stopped = await stop();
+        if (to === "as2 receive") {
+          const received = readdirSync(f(`acme-data-${tag}/inbox/myco`)).filter((n) => !n.startsWith(".")).length;
+          if (received !== SENDERS * MSGS) throw new Error(`the receiver stored ${received} of ${SENDERS * MSGS} messages`);
+        }
+        const rate = SENDERS * MSGS / seconds;
+        rates.set(`${who}|${to}`, rate);
+        const sendRss = Math.max(...senders.map((r) => r.rssMb));
+        rows.push(`${who.padEnd(26)} -> ${to.padEnd(12)} ${rate.toFixed(1).padStart(7)} messages/s  ${seconds.toFixed(1).padStart(6)} s  sender peak RSS ${sendRss.toFixed(0).padStart(4)} MB` +
+          (to === "as2 receive" ? `  receiver peak RSS ${stopped.rssMb.toFixed(0).padStart(4)} MB` : `  ${stopped.connections} connections`));
+        rmSync(f(`acme-data-${tag}`), { recursive: true, force: true });
+      }
+    }
+    const e2e = rates.get("this checkout|as2 receive")!;
+    process.stdout.write(`\n${SENDERS} as2 send x ${MSGS} files of 1 KiB at once, sign sha256 + aes256-cbc, signed sync MDN, loopback (process starts included)\n${rows.join("\n")}\n` +
+      `end to end ${e2e.toFixed(1)} messages/s (goal >= 100): ${e2e >= 100 ? "PASS" : "FAIL"}; senders' ceiling (to mdn-sink) ${rates.get("this checkout|mdn-sink")!.toFixed(1)} messages/s\n`);
+  } finally {
+    baseline.dispose();
+  }
 }

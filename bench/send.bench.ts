@@ -2,11 +2,15 @@
 // loopback sink, sign sha256 + aes256-cbc, no MDN (the sink is not an AS2 server; issue 4's
 // end-to-end bench adds the MDN). Peak RSS of the `as2` process (target: under 200 MB) and MB/s,
 // with Content-Length (spooled) and chunked (streamed), against openssl cms | curl in the same run.
+// Then (issue 14) one `as2 send` of BENCH_SEND_FILES (default 1000) files of 1 KiB, signed sync
+// MDN, to bench/mdn-sink.mjs: files per second of this checkout and of a baseline checkout
+// (bench/send-rate.ts), the ratio, connections opened, peak RSS. BENCH_SEND_MB=0 skips the large file.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { baselineCheckout, identities, mdnSink, senderConfig, sendDir, smallFiles, type Run as TimedRun } from "./send-rate.js";
 
 const MB = Number(process.env.BENCH_SEND_MB ?? 2048);
 const dir = mkdtempSync(join(tmpdir(), "as2kit-send-bench-"));
@@ -23,11 +27,11 @@ function timed(cmd: string, args: string[]): Run {
   return { seconds, rssMb: rss ? Number(rss[1]) / 1024 : NaN, stderr: r.stderr };
 }
 
-const sink = spawn(process.execPath, ["bench/sink.mjs"], { stdio: ["ignore", "pipe", "inherit"] });
-try {
+const sink = MB > 0 ? spawn(process.execPath, ["bench/sink.mjs"], { stdio: ["ignore", "pipe", "inherit"] }) : undefined;
+if (sink) try {
   const port = await new Promise<number>((resolve, reject) => {
-    sink.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
-    sink.once("exit", (c) => reject(new Error(`sink exited with ${c}`)));
+    sink!.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
+    sink!.once("exit", (c) => reject(new Error(`sink exited with ${c}`)));
   });
   process.stderr.write(`send bench: ${MB} MiB file in ${dir}, sink on 127.0.0.1:${port}\n`);
   for (const n of ["myco", "acme"]) execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f(`${n}.key`), "-out", f(`${n}.crt`), "-days", "2", "-subj", `/CN=${n}`], { stdio: "pipe" });
@@ -60,5 +64,36 @@ try {
   if (worst >= 200) process.exitCode = 1;
 } finally {
   sink.kill();
-  rmSync(dir, { recursive: true, force: true });
 }
+
+// Many small files in one send (issue 14): the same runs of both checkouts, one after the other.
+const FILES = Number(process.env.BENCH_SEND_FILES ?? 1000);
+if (FILES > 0) {
+  const baseline = baselineCheckout();
+  try {
+    identities(dir);
+    const folder = smallFiles(f("small"), FILES);
+    const runs: Array<{ name: string; run: TimedRun; connections: number }> = [];
+    const variants: Array<[string, string, Record<string, unknown>]> = [
+      [baseline.label, baseline.root, {}],
+      ["this checkout (keep-alive)", process.cwd(), {}],
+      ["this checkout, keepAlive: false", process.cwd(), { keepAlive: false }],
+    ];
+    for (const [name, root, extra] of variants) {
+      const sinkRun = await mdnSink(dir);
+      const run = await sendDir(root, senderConfig(dir, `files-${runs.length}`, sinkRun.url, extra), folder);
+      const counts = await sinkRun.stop();
+      if (counts.messages !== FILES) throw new Error(`${name}: the sink answered ${counts.messages} of ${FILES} messages`);
+      runs.push({ name, run, connections: counts.connections });
+    }
+    const rate = (r: TimedRun) => FILES / r.seconds;
+    const old = runs[0]!.run;
+    process.stdout.write(`\none as2 send of ${FILES} files of 1 KiB, sign sha256 + aes256-cbc, signed sync MDN, to bench/mdn-sink.mjs (loopback)\n` +
+      runs.map(({ name, run, connections }) => `${name.padEnd(34)} ${rate(run).toFixed(1).padStart(6)} files/s  ${run.seconds.toFixed(1).padStart(6)} s  CPU ${run.cpuSeconds.toFixed(1).padStart(5)} s  ${String(connections).padStart(4)} connections  peak RSS ${run.rssMb.toFixed(0).padStart(4)} MB  ratio ${(rate(run) / rate(old)).toFixed(2)}x`).join("\n") + "\n");
+    const ratio = rate(runs[1]!.run) / rate(old);
+    process.stdout.write(`per-file rate against the baseline: ${ratio.toFixed(2)}x (goal >= 2x): ${ratio >= 2 ? "PASS" : "FAIL"}\n`);
+  } finally {
+    baseline.dispose();
+  }
+}
+rmSync(dir, { recursive: true, force: true });

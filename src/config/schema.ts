@@ -127,6 +127,7 @@ export const partnerSchema = z.strictObject({
   followRedirects: z.boolean().default(false).describe("follow HTTP 301/302/303/307/308 (up to 5, POSTing again, credentials dropped on another origin); false: a redirect fails the file"),
   userAgent: z.string().optional().describe("User-Agent header of our requests; default: as2kit/<version>"),
   chunked: z.boolean().default(false).describe("send the body with Transfer-Encoding: chunked instead of Content-Length (the connector's Use Chunked Encoding); some servers refuse chunked requests"),
+  keepAlive: z.boolean().default(true).describe("one connection (TCP, proxy tunnel, TLS) for all files of a send, HTTP/1.1 keep-alive; false opens one per message and closes it"),
   tls: tlsClientSchema.optional().describe("HTTPS settings for url (https:// URLs only): trusted CAs, client certificate, TLS version"),
   proxy: proxySchema.optional().describe("proxy for the connection to url; unset: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment, else none"),
   sign: z.union([z.literal(false), z.enum(SIGNING_DIGESTS)]).default("sha256")

@@ -14,7 +14,7 @@ import { As2Error, ErrorCodes, buildMessage, isAs2Error, parseMdn, tap, type Cer
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type FileEntry, type JobRecord, type SendDetail, type StoreConfig } from "../store/index.js";
-import { postMessage, type PostResponse, type PostSpec, type RequestBody } from "../transport/index.js";
+import { PartnerConnections, postMessage, type PostResponse, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
 import { judgeResponse, responseHeaders, writeMdnFile, type Outcome } from "./receipts.js";
@@ -22,6 +22,7 @@ import { notify, type NotifySpec } from "./notify.js";
 import { crashPoint } from "./crash-point.js";
 import { advertised } from "./advertised.js";
 import { settleOriginal } from "./send-recovery.js";
+import { SendJournal } from "./send-journal.js";
 
 export interface SendEvents {
   fileStarted?(index: number, file: string, size: number): void;
@@ -205,8 +206,17 @@ export interface SendJobResult {
 
 export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
   const now = o.now ?? (() => new Date());
+  // One connection for the whole job (keep-alive.ts) unless the partner says keepAlive: false.
+  const spec: PostSpec = { ...postSpecFor(o.partnerName, o.partner), connections: o.partner.keepAlive ? new PartnerConnections() : undefined };
+  try {
+    return await sendFiles(o, spec, now);
+  } finally {
+    spec.connections?.close();
+  }
+}
+
+async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Promise<SendJobResult> {
   const { jobs: store, sent: index } = openStore(o.config);
-  const spec = postSpecFor(o.partnerName, o.partner);
   const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys);
   const partnerCerts: Certificate[] = o.keys.partners[o.partnerName]?.signatureCertificates ?? [];
   const notifySpec = notifySpecFor(o.config, o.partner);
@@ -214,6 +224,10 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
   const sizes = await Promise.all(o.files.map((f) => stat(f.path).then((s) => s.size, () => 0)));
   const record = newSendRecord(o, sizes, now());
   await store.save(record);
+  const journal = await SendJournal.open(o.config.dataDir, o.runId);
+  // The record is rewritten at every step of every file, fsynced only when the job ends; the
+  // journal holds the durable marks meanwhile (send-journal.ts says why).
+  const step = { durable: false, reuse: true };
   crashPoint("send:started");
 
   const warnings: string[] = [];
@@ -227,7 +241,6 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
   for (const [i, file] of o.files.entries()) {
     if (o.signal.aborted) break;
     o.events?.fileStarted?.(i, file.path, sizes[i] ?? 0);
-    await store.update(o.runId, (r) => setFileStatus(r.files[i]!, "ONGOING"));
     const spool = join(spoolDir, `${o.runId}.${i}.body`);
     let messageId: string | undefined;
     try {
@@ -256,30 +269,38 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
         partnerType: o.partner.type === "test" ? "Test" : "Production",
         attachments: [{ name: basename(file.path), size }],
       };
-      await index.add(built.messageId, o.runId);
-      await store.update(o.runId, (r) => {
-        r.files[i]!.as2MessageId = built.messageId;
-        r.messages = r.messages.filter((m) => m.as2MessageId !== built.messageId).concat(entity);
-        r.sendDetails = (r.sendDetails ?? []).filter((d) => d.as2MessageId !== built.messageId).concat(detail);
-      });
-
-      // The MIC is recorded as soon as the body is complete: an async MDN may come back before
-      // the POST's own response does, and is checked against it (RFC 4130 §7.3.1).
-      const micRecorded = built.done.then(async ({ mic, bodyBytes }) => {
-        Object.assign(detail, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes });
-        await store.update(o.runId, (r) => { Object.assign(r.sendDetails!.find((x) => x.as2MessageId === built.messageId)!, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes }); });
-      });
-      micRecorded.catch(() => undefined);
       const headers = built.headers.toObject();
       let body: RequestBody;
+      // The message is built (and spooled) before the record names it: a crash while building
+      // leaves the file NOT_STARTED, with nothing sent, and the one durable write below covers
+      // the file's start, its Message-ID and (spooled) its MIC together.
       if (needsSpool(spec)) {
         await mkdir(spoolDir, { recursive: true, mode: 0o700 });
         await pipeline(Readable.from(built.body), createWriteStream(spool, { mode: 0o600 }), { signal: o.signal });
-        await micRecorded;
-        body = { length: (await stat(spool)).size, open: () => createReadStream(spool, { highWaterMark: 256 * 1024 }) };
+        const { mic, bodyBytes } = await built.done;
+        Object.assign(detail, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes });
+        body = { length: bodyBytes, open: () => createReadStream(spool, { highWaterMark: 256 * 1024 }) };
       } else {
-        body = { open: () => built.body };
+        body = { open: () => built.body, replayable: false };
       }
+      // Before the POST, durably: the Message-ID under which a restart resends this file (so the
+      // receiver's duplicate check applies, RFC 6017), and the send index entry by which the
+      // receive server finds this job when an async MDN comes back at once.
+      await index.add(built.messageId, o.runId);
+      await journal.mark({ i, as2MessageId: built.messageId, status: "ONGOING" });
+      await store.update(o.runId, (r) => {
+        setFileStatus(r.files[i]!, "ONGOING");
+        r.files[i]!.as2MessageId = built.messageId;
+        r.messages = r.messages.filter((m) => m.as2MessageId !== built.messageId).concat(entity);
+        r.sendDetails = (r.sendDetails ?? []).filter((d) => d.as2MessageId !== built.messageId).concat({ ...detail });
+      }, step);
+      // Streamed: the MIC is recorded as soon as the body is complete; an async MDN may come
+      // back before the POST's own response does, and is checked against it (RFC 4130 §7.3.1).
+      const micRecorded = body.replayable === false ? built.done.then(async ({ mic, bodyBytes }) => {
+        Object.assign(detail, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes });
+        await store.update(o.runId, (r) => { Object.assign(r.sendDetails!.find((x) => x.as2MessageId === built.messageId)!, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes }); }, step);
+      }) : Promise.resolve();
+      micRecorded.catch(() => undefined);
       crashPoint("send:spooled");
       const total = body.length ?? 0;
       const res = await postMessage(headers, body, spec, {
@@ -307,9 +328,10 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
         // An async MDN may have been recorded already by the receive server: keep it.
         if (r.files[i]!.status !== "ONGOING") return;
         await applyOutcome(r, built.messageId, outcome, o.partner, now());
-      });
-      crashPoint("send:recorded");
+      }, step);
       const entry = updated.files[i]!;
+      await journal.mark({ i, status: entry.status, ...(entry.error ? { error: entry.error } : {}) });
+      crashPoint("send:recorded");
       o.events?.fileFinished?.(i, entry, entry.error);
     } catch (e) {
       const interrupted = o.signal.aborted;
@@ -320,7 +342,8 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
         entry.error = error;
         const m = messageId ? r.messages.find((x) => x.as2MessageId === messageId) : undefined;
         if (m && !interrupted) m.deliveryStatus = "Not Delivered";
-      });
+      }, step);
+      await journal.mark({ i, status: updated.files[i]!.status, error });
       o.events?.fileFinished?.(i, updated.files[i]!, error);
     } finally {
       await rm(spool, { force: true });
@@ -338,7 +361,8 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
       settleJob(r, now());
     }
     addWarnings(r, ...warnings);
-  });
+  }, { reuse: true });
+  await journal.finish();
   await notifyEnd(store, notifySpec, final);
   await settleOriginal(openStore(o.config), final, now());
   return { record: (await store.load(o.runId)) ?? final };

@@ -9,6 +9,7 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCodes } from "../core/errors.js";
+import { replayJournal, removeJournal } from "./send-journal.js";
 import { addWarnings, jobStateOf, setFileStatus, type As2Store, type JobRecord } from "../store/index.js";
 
 /** Spool files of a send job: <dataDir>/spool/<runId>.<i>.body. */
@@ -24,7 +25,9 @@ export async function settleDeadSendJobs(store: As2Store, dataDir: string, now =
   for (const runId of await store.locks.staleRuns()) {
     const record = await store.jobs.load(runId);
     if (record?.type === "AS2 Send" && (record.state === "ONGOING" || record.state === "NOT_STARTED")) {
-      await store.jobs.update(runId, (r) => {
+      await store.jobs.update(runId, async (r) => {
+        // Marks that reached the journal but not the record (a power loss: send-journal.ts).
+        await replayJournal(dataDir, r);
         const why = `the as2 send process (pid ${r.pid} on ${r.host}) ended without finishing the job`;
         for (const f of r.files) {
           if (f.status !== "ONGOING") continue;
@@ -42,6 +45,7 @@ export async function settleDeadSendJobs(store: As2Store, dataDir: string, now =
       settled.push(runId);
     }
     await removeSpool(dataDir, runId);
+    await removeJournal(dataDir, runId);
     await store.locks.clear(runId);
   }
   return settled;

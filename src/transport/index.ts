@@ -1,3 +1,4 @@
 export * from "./connect.js";
 export * from "./post.js";
 export * from "./probe.js";
+export * from "./keep-alive.js";

@@ -9,6 +9,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { As2Error, ErrorCodes } from "../core/index.js";
 import { basicCredentials, isUnreachable, openConnection, type ProxySpec, type TlsSpec } from "./connect.js";
+import { CONNECT_REQUEST, type ConnectRequest, type PartnerConnections } from "./keep-alive.js";
 
 export interface PostSpec {
   url: string;
@@ -32,6 +33,11 @@ export interface PostSpec {
   proxy?: ProxySpec;
   /** The largest response body we read (an MDN is a few KiB; an error page is not our problem). */
   maxResponseBytes?: number;
+  /**
+   * Kept-alive connections shared by the posts of one job (keep-alive.ts); without it every
+   * request opens its own connection and closes it after the answer (`Connection: close`).
+   */
+  connections?: PartnerConnections;
 }
 
 /** The body, re-openable so that a retry sends exactly the same bytes (RFC 6017 AS2-Reliability). */
@@ -39,6 +45,11 @@ export interface RequestBody {
   open(): AsyncIterable<Uint8Array> | Readable;
   /** Exact length, required unless chunked. */
   length?: number;
+  /**
+   * False when open() yields the bytes only once (a message streamed as it is built): such a
+   * body never goes over a reused connection, where a stale socket would need a resend.
+   */
+  replayable?: boolean;
 }
 
 export interface PostResponse {
@@ -60,6 +71,8 @@ export interface PostEvents {
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 export const MAX_REDIRECTS = 5;
+/** How long a kept-alive request may take to finish writing after its answer came (see postOnce). */
+const REQUEST_END_GRACE_MS = 1000;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 /** Answers worth the same resend (as2-reference X5): request timeout, too early, server faults. */
 const retryStatus = (s: number) => s === 408 || s === 425 || (s >= 500 && s <= 599);
@@ -82,70 +95,130 @@ async function* counting(source: AsyncIterable<Uint8Array>, onProgress?: (n: num
   }
 }
 
-/** An agent that hands out the one connection we opened (proxy and TLS already done), once. */
+/**
+ * An agent that hands out the one connection we opened (proxy and TLS already done), once. No
+ * socket limit, so that Node marks the request `Connection: close` (RFC 9112 §9.6): the server
+ * need not keep a connection we will not use again.
+ */
 export function onceAgent(socket: Socket): http.Agent {
-  const agent = new http.Agent({ keepAlive: false, maxSockets: 1 });
+  const agent = new http.Agent({ keepAlive: false });
   (agent as unknown as { createConnection: () => Socket }).createConnection = () => socket;
   return agent;
 }
 
-/** One request and its response, over a fresh connection. */
-async function postOnce(url: URL, headers: Record<string, string>, body: RequestBody, spec: PostSpec, events: PostEvents, signal?: AbortSignal): Promise<Omit<PostResponse, "attempts">> {
+/**
+ * A reused keep-alive connection failed while the request was still being written, with no
+ * answer: the server had closed it while it sat idle (RFC 9112 §9.3.1: a client may retry such
+ * a request on a new connection). The server cannot have had the whole message, so it is sent
+ * again at once on a fresh connection, outside the retry count (same bytes, same Message-ID).
+ * A connection that fails after the whole request went out is another matter - the server may
+ * have stored the message and lost only its answer - and is left to the retry policy, as on a
+ * fresh connection (a resend is then answered as a duplicate, RFC 6017).
+ */
+class StaleConnection extends As2Error {}
+
+/** Where the request goes and how its connection is made (fresh, or from the job's pool). */
+function connectRequest(url: URL, spec: PostSpec, signal?: AbortSignal): ConnectRequest {
   const secure = url.protocol === "https:";
   const port = Number(url.port || (secure ? 443 : 80));
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const conn = await openConnection({ target: { host, port, secure }, proxy: spec.proxy, tls: spec.tls, timeoutMs: spec.connectTimeoutMs, signal });
+  return { target: { host, port, secure }, proxy: spec.proxy, tls: spec.tls, timeoutMs: spec.connectTimeoutMs, signal };
+}
+
+/** A plain-HTTP target through an HTTP(S) proxy is asked for by absolute URI (connect.ts). */
+function viaForwardProxy(c: ConnectRequest): boolean {
+  return !!c.proxy && (c.proxy.type === "http" || c.proxy.type === "https") && !c.target.secure;
+}
+
+/** One request and its response, over a kept-alive connection of spec.connections or a fresh one. */
+async function postOnce(url: URL, headers: Record<string, string>, body: RequestBody, spec: PostSpec, events: PostEvents, signal?: AbortSignal, fresh = false): Promise<Omit<PostResponse, "attempts">> {
+  const c = connectRequest(url, spec, signal);
+  const forwardProxy = viaForwardProxy(c);
+  // A body that cannot be read twice gets a connection of its own: no stale-socket resend needed.
+  const pooled = spec.connections !== undefined && body.replayable !== false && !fresh;
+  const oneShot = pooled ? undefined : (await openConnection(c)).socket;
+  const agent = oneShot ? onceAgent(oneShot) : spec.connections!.agent;
   const h: Record<string, string> = { ...headers, Host: url.host };
   if (spec.userAgent) h["User-Agent"] = spec.userAgent;
   if (spec.auth) h.Authorization = basicCredentials(spec.auth.username, spec.auth.password);
-  if (conn.forwardProxy && spec.proxy?.username !== undefined) h["Proxy-Authorization"] = basicCredentials(spec.proxy.username, spec.proxy.password ?? "");
+  if (forwardProxy && spec.proxy?.username !== undefined) h["Proxy-Authorization"] = basicCredentials(spec.proxy.username, spec.proxy.password ?? "");
   if (spec.chunked) h["Transfer-Encoding"] = "chunked";
   else if (body.length !== undefined) h["Content-Length"] = String(body.length);
   else throw new As2Error(ErrorCodes.INVALID_ARGUMENT, "a body without a known length needs chunked transfer encoding");
 
   return new Promise((resolve, reject) => {
     let settled = false;
+    let res: http.IncomingMessage | undefined;
     const finish = (e: Error | undefined, value?: Omit<PostResponse, "attempts">) => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener("abort", onAbort);
-      // One request per connection (identical resends need a fresh one anyway): close it now.
-      req.destroy();
-      conn.socket.destroy();
+      // A kept-alive connection goes back to the pool by itself once the answer is read and the
+      // request written; in every other case (one-shot connection, failure, an answer that
+      // came before the whole body was sent) it is closed now.
+      if (e || !pooled || !req.shouldKeepAlive) {
+        req.destroy();
+        oneShot?.destroy();
+      } else if (!req.writableFinished) {
+        // The answer is complete; the request's own end is usually a moment behind (Node returns
+        // the socket to the pool on it). A server that answered without reading the whole body
+        // would leave it busy for good: then the connection goes.
+        const late = setTimeout(() => req.destroy(), REQUEST_END_GRACE_MS);
+        req.once("finish", () => clearTimeout(late));
+      }
       if (e) reject(e); else resolve(value!);
     };
-    const req = http.request({
+    const options: http.RequestOptions & { [CONNECT_REQUEST]: ConnectRequest } = {
       method: spec.method ?? "POST",
-      path: conn.forwardProxy ? url.href : `${url.pathname}${url.search}`,
+      path: forwardProxy ? url.href : `${url.pathname}${url.search}`,
+      host: c.target.host,
+      port: c.target.port,
       headers: h,
-      agent: onceAgent(conn.socket),
+      agent,
       setHost: false,
-    });
+      [CONNECT_REQUEST]: c,
+    };
+    const req = http.request(options);
     const onAbort = () => finish(signal!.reason as Error);
     signal?.addEventListener("abort", onAbort, { once: true });
-    if (spec.readTimeoutMs > 0) {
-      req.setTimeout(spec.readTimeoutMs, () => finish(new As2Error(ErrorCodes.TIMEOUT, `no data from ${url.host} for ${spec.readTimeoutMs / 1000} s (read timeout)`, { suggestion: "raise readTimeout (0 waits forever) if the partner is slow to answer" })));
-    }
+    // 0 also clears an idle timeout a reused socket may still carry from the pool.
+    req.setTimeout(spec.readTimeoutMs, spec.readTimeoutMs > 0
+      ? () => finish(new As2Error(ErrorCodes.TIMEOUT, `no data from ${url.host} for ${spec.readTimeoutMs / 1000} s (read timeout)`, { suggestion: "raise readTimeout (0 waits forever) if the partner is slow to answer" }))
+      : undefined);
+    let written = false;
+    req.once("finish", () => { written = true; });
+    const failed = (e: Error) => {
+      if (pooled && req.reusedSocket && !written && res === undefined && !signal?.aborted) {
+        return finish(new StaleConnection(ErrorCodes.CONNECT_FAILED, `the kept-alive connection to ${url.host} was closed by the server: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }));
+      }
+      finish(e);
+    };
     // A server may answer (401, 407, 413) and close before it has read the whole body; the
     // write then fails. Its answer is what the user needs to see, so keep it when it came.
     let answered: (() => void) | undefined;
-    req.on("error", (e) => (answered ? answered() : setTimeout(() => (answered ? answered() : finish(e)), 100)));
-    req.on("response", (res) => {
+    req.on("error", (e) => (answered ? answered() : setTimeout(() => (answered ? answered() : failed(e)), 100)));
+    req.on("response", (r) => {
+      res = r;
       const max = spec.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
       const chunks: Buffer[] = [];
       let n = 0;
-      answered = () => finish(undefined, { status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", headers: res.headers, body: Buffer.concat(chunks), url: url.href });
-      res.on("data", (c: Buffer) => {
-        n += c.length;
+      const complete = () => finish(undefined, { status: r.statusCode ?? 0, statusText: r.statusMessage ?? "", headers: r.headers, body: Buffer.concat(chunks), url: url.href });
+      // The connection closed in the middle of the answer: no answer at all, as far as we know
+      // (a cut MDN cannot be judged), and worth the same resend (as2-reference X5).
+      const cut = () => (r.complete ? complete() : finish(new As2Error(ErrorCodes.CONNECT_FAILED, `the connection to ${url.host} closed in the middle of the answer (HTTP ${r.statusCode}, ${n} bytes of the body)`)));
+      answered = cut;
+      r.on("data", (chunk: Buffer) => {
+        n += chunk.length;
         if (n > max) return finish(new As2Error(ErrorCodes.LIMIT_EXCEEDED, `the response from ${url.host} is larger than ${max} bytes`));
-        chunks.push(c);
+        chunks.push(chunk);
       });
-      res.on("error", () => answered!());
-      res.on("end", () => answered!());
+      r.on("error", cut);
+      r.on("close", cut);
+      r.on("end", complete);
     });
     const source = body.open();
     pipeline(Readable.from(counting(source, events.onProgress), { objectMode: false }), req).catch((e: Error) => {
-      if (!settled) setTimeout(() => (answered ? answered() : finish(e)), 100);
+      if (!settled) setTimeout(() => (answered ? answered() : failed(e)), 100);
     });
   });
 }
@@ -174,14 +247,23 @@ export async function postMessage(headers: Record<string, string>, body: Request
   let attempts = 0;
   let redirects = 0;
   let previous: Error | undefined;
+  let fresh = false;
   for (let retry = 0; ; ) {
     attempts++;
     events.onAttempt?.(attempts, url.href, previous);
     let res: Omit<PostResponse, "attempts">;
     try {
-      res = await postOnce(url, headers, body, current, events, signal);
+      res = await postOnce(url, headers, body, current, events, signal, fresh);
+      fresh = false;
     } catch (e) {
       if (signal?.aborted) throw new As2Error(ErrorCodes.ABORTED, "the transfer was interrupted", { cause: signal.reason });
+      if (e instanceof StaleConnection && !fresh) {
+        // Once per attempt, at once, on a new connection (see StaleConnection).
+        fresh = true;
+        previous = e;
+        continue;
+      }
+      fresh = false;
       const err = describe(e, url);
       if (!retriable(e) || retry >= spec.retries) {
         if (retry > 0) err.message += ` (after ${retry + 1} attempts)`;
