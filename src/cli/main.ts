@@ -5,9 +5,12 @@
 import { Command, CommanderError, Option } from "commander";
 import { VERSION } from "../version.js";
 import { isAs2Error } from "../core/errors.js";
-import { ConfigError } from "../config/validate.js";
-import { EXIT, UsageError, type GlobalOptions } from "./context.js";
-// Commands are loaded when run: `as2 status` and `--version` start without the crypto libraries.
+import { ConfigError } from "../config/config-error.js";
+import { EXIT, UsageError } from "./exit-codes.js";
+// Commands are loaded when run (each action's `await import`), and these imports are types only:
+// `as2 --version` and `--help` load commander and nothing else of weight, `as2 status` no crypto
+// library (issue 14; test/cli-startup.test.ts checks it).
+import type { GlobalOptions } from "./context.js";
 import type { SendFlags } from "./send.js";
 import type { ReceiveFlags } from "./receive.js";
 import type { StatusFlags } from "./status.js";
