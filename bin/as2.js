@@ -28,14 +28,16 @@ function commandWord(args) {
 }
 
 /**
- * The program: the bundle (scripts/bundle-cli.mjs, built by `npm run build`, pretest and prepack),
- * unless tsc wrote dist/ after it: then the bundle holds older code (`npx tsc` alone after a
- * change), and dist/cli/main.js runs, only slower to start. A packed package gives every file the
- * same time, so an installed one runs the bundle.
+ * The program: the bundle (scripts/bundle-cli.mjs; `npm run build`, pretest and prepack make it).
+ * In a checkout (tsconfig.json beside bin/), `npx tsc` alone after a change leaves an older
+ * bundle behind: there the newer of the bundle and tsc's dist/cli/main.js runs. An installed
+ * package (its files' times are those of unpacking, in any order) always runs its bundle.
  */
 function programFile() {
-  const modified = (url) => statSync(new URL(url, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
-  return modified("../dist/bundle/main.js") >= modified("../dist/cli/main.js") ? "../dist/bundle/main.js" : "../dist/cli/main.js";
+  const bundle = "../dist/bundle/main.js";
+  const modified = (url) => statSync(new URL(url, import.meta.url), { throwIfNoEntry: false })?.mtimeMs;
+  if (modified("../tsconfig.json") === undefined) return modified(bundle) === undefined ? "../dist/cli/main.js" : bundle;
+  return (modified(bundle) ?? -1) >= (modified("../dist/cli/main.js") ?? -1) ? bundle : "../dist/cli/main.js";
 }
 
 const command = commandWord(process.argv.slice(2));
