@@ -8,16 +8,20 @@
 //   need them load the chunks with pkijs, asn1js and node-forge.
 // - The files lie two folders below the package root like dist/cli/*.js, so the
 //   `new URL("../../as2rc.schema.json", import.meta.url)` of station-setup.ts finds the same file;
-//   the version is written in as a constant (src/version.ts).
+//   the version is written in as a constant (src/version.ts). Every `new URL(<path>,
+//   import.meta.url)` left in the bundle is checked to name the same file from dist/bundle/ as
+//   from its module in tsc's dist/: the build fails otherwise (a worker script addressed that way
+//   must then become an entry point here, or be found another way).
 // - CommonJS dependencies (cosmiconfig, node-forge, ...) call `require` for Node's built-in
 //   modules; the banner gives each ESM output file a real one.
-// - No source maps (issue 16: source maps ship with their sources or not at all; the bundle is not
-//   minified and esbuild marks where each source file starts, so stack traces stay readable).
+// - No source maps (issue 16: source maps ship with their sources or not at all). Only the syntax
+//   is compacted (minifySyntax: dead branches such as version.ts's file read go); names and lines
+//   stay and esbuild marks where each source file starts, so stack traces stay readable.
 // - The licences of the bundled packages are written beside it (THIRD-PARTY-LICENSES.txt).
 // The library entry (dist/index.js, from tsc) is not bundled.
 import { build } from "esbuild";
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -41,9 +45,32 @@ const result = await build({
   define: { AS2KIT_BUNDLED_VERSION: JSON.stringify(pkg.version) },
   banner: { js: 'import { createRequire as __as2kitCreateRequire } from "node:module"; const require = __as2kitCreateRequire(import.meta.url);' },
   sourcemap: false,
+  minifySyntax: true,
   metafile: true,
   logLevel: "warning",
 });
+
+/**
+ * `new URL("<relative path>", import.meta.url)` in the bundle, each with the source module it
+ * came from (esbuild's `// src/...` line above it): the file it names from dist/bundle/ must be
+ * the one it names from that module's place in tsc's dist/.
+ */
+function checkFileUrls(outputs) {
+  const wrong = [];
+  for (const file of outputs.filter((f) => f.endsWith(".js"))) {
+    let source;
+    for (const line of readFileSync(join(root, file), "utf8").split("\n")) {
+      const marker = /^\/\/ (src\/\S+)\.ts$/.exec(line);
+      if (marker) source = marker[1];
+      for (const m of line.matchAll(/new URL\(\s*(["'`])([^"'`]+)\1\s*,\s*import\.meta\.url\s*\)/g)) {
+        const fromBundle = resolve(dirname(join(root, file)), m[2]);
+        const fromDist = source ? resolve(dirname(join(root, "dist", source.slice("src/".length))), m[2]) : undefined;
+        if (fromBundle !== fromDist) wrong.push(`${source ? `${source}.ts` : file}: new URL("${m[2]}", import.meta.url) names ${fromBundle} in the bundle, ${fromDist ?? "?"} in dist/`);
+      }
+    }
+  }
+  if (wrong.length) throw new Error(`files addressed from import.meta.url would move in the bundle:\n  ${wrong.join("\n  ")}`);
+}
 
 /** The package folder (node_modules/<name> or node_modules/@scope/<name>) of a bundled input. */
 function packageDirOf(input) {
@@ -62,6 +89,7 @@ writeFileSync(join(outdir, "THIRD-PARTY-LICENSES.txt"),
   `The as2 command-line bundle in this folder contains the following packages.\n\n${notices.join(`\n${"-".repeat(72)}\n\n`)}`);
 
 if (!existsSync(join(outdir, "main.js"))) throw new Error("the bundle has no main.js");
+checkFileUrls(Object.keys(result.metafile.outputs));
 const outputs = Object.entries(result.metafile.outputs);
 const bytes = outputs.reduce((n, [, o]) => n + o.bytes, 0);
 console.log(`dist/bundle: ${outputs.length} files, ${(bytes / 1e6).toFixed(2)} MB, ${packages.length} packages bundled`);
