@@ -13,7 +13,9 @@
 //   from its module in tsc's dist/: the build fails otherwise (a worker script addressed that way
 //   must then become an entry point here, or be found another way).
 // - CommonJS dependencies (cosmiconfig, node-forge, ...) call `require` for Node's built-in
-//   modules; the banner gives each ESM output file a real one.
+//   modules, and cosmiconfig's import-fresh (a .js/.cjs configuration that import() could not
+//   load) uses `__filename`: the banner gives each ESM output file a real `require`,
+//   `__filename` and `__dirname`.
 // - No source maps (issue 16: source maps ship with their sources or not at all). Only the syntax
 //   is compacted (minifySyntax: dead branches such as version.ts's file read go); names and lines
 //   stay and esbuild marks where each source file starts, so stack traces stay readable.
@@ -43,7 +45,13 @@ const result = await build({
   // cosmiconfig loads TypeScript only for a .ts configuration file (not one we search for).
   external: ["typescript"],
   define: { AS2KIT_BUNDLED_VERSION: JSON.stringify(pkg.version) },
-  banner: { js: 'import { createRequire as __as2kitCreateRequire } from "node:module"; const require = __as2kitCreateRequire(import.meta.url);' },
+  banner: { js: [
+    'import { createRequire as __as2kitCreateRequire } from "node:module";',
+    'import { fileURLToPath as __as2kitFileURLToPath } from "node:url";',
+    "const require = __as2kitCreateRequire(import.meta.url);",
+    "const __filename = __as2kitFileURLToPath(import.meta.url);",
+    'const __dirname = __filename.slice(0, __filename.lastIndexOf("/"));',
+  ].join(" ") },
   sourcemap: false,
   minifySyntax: true,
   metafile: true,

@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -97,6 +97,15 @@ for (const [build, main] of Object.entries(BUILDS)) {
     for (const p of [...CRYPTO_PACKAGES, "ora", "string-width"]) assert.ok(!r.packages.has(p), `as2 status loaded ${p}`);
     // What it does need, seen by the same means (the check above can fail).
     for (const p of ["commander", "zod", "cosmiconfig"]) assert.ok(r.packages.has(p), `as2 status did not load ${p}? ${[...r.packages].join(", ")}`);
+  });
+
+  test(`${build}: a .cjs configuration that import() cannot load is reported with the parser's message (cosmiconfig's require fallback works in the bundle)`, () => {
+    const cwd = join(dir, `cjs-${build}`);
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, "as2.config.cjs"), 'module.exports = { dataDir: "./data", station: { as2Id: "X" } ;\n');
+    const r = spawnSync(process.execPath, [runner(), "status"], { cwd, encoding: "utf8", env: cleanEnv() });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /\(file\): cannot be read: Unexpected token ';'/);
   });
 
   test(`${build}: a command that makes a key pair and certificate does load the crypto libraries (the hook sees them)`, () => {
