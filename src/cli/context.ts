@@ -6,8 +6,9 @@ import { resolve } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { As2Config } from "../config/schema.js";
 import { Output, colorWanted } from "./output.js";
+import { EXIT, UsageError } from "./exit-codes.js";
 
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, PARTIAL: 3, TIMEOUT: 4, SIGINT: 130, SIGTERM: 143 } as const;
+export { EXIT, UsageError };
 
 export interface GlobalOptions {
   config?: string;
@@ -16,11 +17,6 @@ export interface GlobalOptions {
   quiet?: boolean;
   verbose?: boolean;
   color?: boolean;
-}
-
-/** A bad flag or combination: exit 2, nothing was done. */
-export class UsageError extends Error {
-  override name = "UsageError";
 }
 
 export interface Context {

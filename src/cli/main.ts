@@ -5,10 +5,13 @@
 import { Command, CommanderError, Option } from "commander";
 import { VERSION } from "../version.js";
 import { isAs2Error } from "../core/errors.js";
-import { ConfigError } from "../config/validate.js";
-import { EXIT, UsageError, type GlobalOptions } from "./context.js";
+import { ConfigError } from "../config/config-error.js";
+import { EXIT, UsageError } from "./exit-codes.js";
 import { exitCodesHelp } from "./exit-codes-help.js";
-// Commands are loaded when run: `as2 status` and `--version` start without the crypto libraries.
+// Commands are loaded when run (each action's `await import`), and these imports are types only:
+// `as2 --version` and `--help` load commander and nothing else of weight, `as2 status` no crypto
+// library (issue 14; test/cli-startup.test.ts checks it).
+import type { GlobalOptions } from "./context.js";
 import type { SendFlags } from "./send.js";
 import type { ReceiveFlags } from "./receive.js";
 import type { StatusFlags } from "./status.js";

@@ -4,10 +4,13 @@
  * stderr is a TTY and not --quiet; colour follows stderr (not stdout: `as2 send > out.txt` on a
  * terminal keeps its colours) unless --no-color / NO_COLOR (FORCE_COLOR forces it). Results go to
  * stdout elsewhere.
+ *
+ * The spinner and the bar (live-line.ts: ora, string-width) are loaded only by a command that
+ * draws them, with `await output.useSpinner()`: string-width alone costs about 20 ms at start
+ * (its Intl.Segmenter), a tenth of `as2 status` (issue 14).
  */
 import { Chalk, type ChalkInstance } from "chalk";
-import ora, { type Ora } from "ora";
-import stringWidth from "string-width";
+import type { LiveLine } from "./live-line.js";
 
 export interface OutputOptions {
   quiet: boolean;
@@ -34,39 +37,11 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
-/** Cuts `text` to `width` terminal columns (wide characters count double; escape codes count nothing). */
-export function fitWidth(text: string, width: number): string {
-  if (stringWidth(text) <= width) return text;
-  let out = "";
-  for (const ch of text) {
-    if (stringWidth(`${out}${ch}…`) > width) break;
-    out += ch;
-  }
-  return `${out}…`;
-}
-
-/**
- * The stream as ora sees it, with a usable width: a pseudo-terminal without a size reports 0
- * columns, and ora then counts every line as infinitely many to clear.
- */
-function withColumns(stream: NodeJS.WriteStream): NodeJS.WriteStream {
-  return new Proxy(stream, {
-    get(target, prop) {
-      if (prop === "columns") return target.columns || 80;
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-}
-
 export class Output {
   readonly color: ChalkInstance;
   private readonly out: NodeJS.WriteStream;
   private readonly live: boolean;
-  private spinner: Ora | undefined;
-  /** The current phase ("preparing x", "sending x") and when it started: the rate is per phase. */
-  private phase = "";
-  private phaseStarted = 0;
+  private line: LiveLine | undefined;
 
   constructor(private readonly o: OutputOptions) {
     this.out = o.stream ?? process.stderr;
@@ -74,15 +49,15 @@ export class Output {
     this.color = new Chalk({ level: o.color ? 1 : 0 });
   }
 
+  /** Loads the spinner when stderr is a terminal and not --quiet; spin, progress and done draw nothing before. */
+  async useSpinner(): Promise<void> {
+    if (this.live && !this.line) this.line = new (await import("./live-line.js")).LiveLine(this.out, this.color);
+  }
+
   /** A line on stderr that stays (the spinner, if any, is cleared first and redrawn after). */
   log(text: string): void {
-    if (this.spinner?.isSpinning) {
-      this.spinner.clear();
-      this.out.write(`${text}\n`);
-      this.spinner.render();
-      return;
-    }
-    this.out.write(`${text}\n`);
+    if (this.line) this.line.log(text);
+    else this.out.write(`${text}\n`);
   }
 
   warn(text: string): void {
@@ -95,9 +70,7 @@ export class Output {
 
   /** Starts (or replaces) the spinner line. */
   spin(text: string): void {
-    if (!this.live) return;
-    this.phase = "";
-    this.setText(text);
+    this.line?.spin(text);
   }
 
   /**
@@ -105,52 +78,15 @@ export class Output {
    * phase ("preparing", "sending"); at 100% of sending the line says what comes next.
    */
   progress(label: string, done: number, total: number, next?: string): void {
-    if (!this.live) return;
-    if (label !== this.phase) {
-      this.phase = label;
-      this.phaseStarted = Date.now();
-    }
-    if (total < PROGRESS_BAR_BYTES) { this.setText(label); return; }
-    if (done >= total && next) { this.setText(next); return; }
-    const ratio = total > 0 ? Math.min(1, done / total) : 0;
-    const secs = (Date.now() - this.phaseStarted) / 1000;
-    const rate = secs > 0.2 ? ` ${formatBytes(done / secs)}/s` : "";
-    const tail = ` ${(ratio * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)}${rate}`;
-    // The bar takes what the terminal leaves after the label and the figures, so a narrow
-    // terminal never wraps the line (a wrapped line cannot be redrawn in place).
-    const cols = (this.out.columns || 80) - 3;
-    const room = cols - stringWidth(label) - stringWidth(tail) - 3;
-    const width = Math.max(0, Math.min(24, room));
-    const filled = Math.round(ratio * width);
-    this.setText(width >= 6 ? `${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}]${tail}` : `${label}${tail}`);
+    this.line?.progress(label, done, total, next);
   }
 
   /** Ends the spinner with a final mark. */
   done(ok: boolean | "pending", text: string): void {
-    const spinner = this.spinner;
-    this.spinner = undefined;
-    if (!this.live || !spinner) return;
-    const line = fitWidth(text, (this.out.columns || 80) - 3);
-    // Our own symbols through our chalk: ora's default ones are coloured by stdout's terminal.
-    const symbol = ok === true ? this.color.green("✔") : ok === "pending" ? this.color.cyan("…") : this.color.red("✖");
-    spinner.stopAndPersist({ symbol, text: line });
+    this.line?.done(ok, text);
   }
 
   stop(): void {
-    this.spinner?.stop();
-    this.spinner = undefined;
-  }
-
-  private setText(text: string): void {
-    const fitted = fitWidth(text, (this.out.columns || 80) - 3);
-    if (!this.spinner) {
-      // ora colours its frames with the global chalk, which follows stdout; frames are coloured
-      // here instead, with the instance that follows stderr.
-      this.spinner = ora({ text: fitted, stream: withColumns(this.out), color: false, isEnabled: true, discardStdin: false, hideCursor: false });
-      this.spinner.spinner = { interval: 80, frames: ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"].map((f) => this.color.cyan(f)) };
-      this.spinner.start();
-    } else {
-      this.spinner.text = fitted;
-    }
+    this.line?.stop();
   }
 }

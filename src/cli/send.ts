@@ -159,6 +159,7 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
 
     if (flags.dryRun) return dryRun(files, flags, ctx.config.dataDir, runId, g, out, buildOptionsFor(ctx.config, partnerName, partner, keys), postSpecFor(partnerName, partner), partner.contentType);
 
+    await out.useSpinner();
     const controller = new AbortController();
     let firstSignalAt = 0;
     const signals: Array<[NodeJS.Signals, () => void]> = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, () => {

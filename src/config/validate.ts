@@ -6,16 +6,9 @@
 import type { z } from "zod";
 import { configSchema, type As2Config, type PRESETS } from "./schema.js";
 import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
+import type { ConfigProblem } from "./config-error.js";
 
-export interface ConfigProblem {
-  /** Dotted key path, e.g. partners.acme.tls.ca[0]. */
-  path: string;
-  message: string;
-  /** Allowed values, when the key takes one of a list. */
-  allowed?: string[];
-  /** The stable As2Error code of a file problem (AS2_ERR_BAD_KEY, ...), for --json readers. */
-  code?: string;
-}
+export { ConfigError, formatProblems, type ConfigProblem } from "./config-error.js";
 
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = "";
@@ -235,16 +228,3 @@ export function validateConfig(raw: unknown, env: Record<string, string | undefi
   return problems.length ? { problems, notes } : { config: r.data, problems, notes };
 }
 
-export function formatProblems(problems: readonly ConfigProblem[]): string {
-  return problems.map((p) => `  ${p.path}: ${p.message}`).join("\n");
-}
-
-export class ConfigError extends Error {
-  readonly code = "AS2_ERR_CONFIG";
-  readonly problems: ConfigProblem[];
-  constructor(source: string, problems: ConfigProblem[]) {
-    super(`invalid configuration in ${source} (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${formatProblems(problems)}`);
-    this.name = "ConfigError";
-    this.problems = problems;
-  }
-}

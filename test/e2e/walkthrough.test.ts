@@ -92,6 +92,11 @@ async function installPackage(root: string): Promise<{ bin: string; notes: strin
   const bin = join(prefix, "node_modules", ".bin");
   assert.ok(existsSync(join(bin, "as2")), "the package installs an as2 program");
   assert.ok(!existsSync(join(prefix, "node_modules", "typescript")), "nothing compiles on install: no typescript among the dependencies");
+  // The command line comes pre-bundled (issue 14: scripts/bundle-cli.mjs); bin/as2.js runs it.
+  assert.ok(existsSync(join(prefix, "node_modules", "as2kit", "dist", "bundle", "main.js")), "the package holds the CLI bundle");
+  const version = await run(join(bin, "as2"), ["--version"], { cwd: root, env, timeoutMs: 30_000 });
+  assert.equal(version.status, 0, show(version));
+  notes.push(`first as2 --version of the installed package: ${version.ms.toFixed(0)} ms`);
   return { bin, notes };
 }
 
