@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname, extname, join } from "node:path";
+import { isPidAlive } from "../store/process-owner.js";
 
 /** Longest stored name in bytes; most filesystems allow 255. */
 export const MAX_FILENAME_BYTES = 200;
@@ -37,15 +38,6 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /** Where payloads are written before they are complete, inside the inbox. */
 export const INBOX_TMP = ".as2kit-tmp";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 export class InboxWriter {
   readonly tmpPath: string;
@@ -87,7 +79,7 @@ export class InboxWriter {
       if (options.minIdleMs !== undefined) {
         const idle = await stat(join(tmp, name)).then((st) => Date.now() - st.mtimeMs >= options.minIdleMs!, () => false);
         if (!idle) continue;
-      } else if (pid !== process.pid && alive(pid)) continue;
+      } else if (pid !== process.pid && isPidAlive(pid)) continue;
       await rm(join(tmp, name), { force: true });
       removed++;
     }

@@ -5,7 +5,7 @@
  * a reused pid would keep a dead owner's work locked for ever. So an owner is the host, the pid,
  * the process's start time (Linux /proc/<pid>/stat field 22) and the boot ID.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 
 export interface Owner {
@@ -16,11 +16,17 @@ export interface Owner {
   boot: string;
 }
 
+/**
+ * The process's start time, or undefined when there is no such process. A zombie (state Z or X:
+ * killed, not yet reaped by its parent - an orphaned receiver worker waits for init) counts as
+ * gone: it will never write again, and its unfinished work is to be recovered now.
+ */
 function startTimeOf(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
     // The command name (field 2) is in parentheses and may hold spaces: count from the last ")".
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z" || fields[0] === "X") return undefined;
     return Number(fields[19]);
   } catch {
     return undefined;
@@ -59,8 +65,17 @@ export function isAlive(owner: Owner): boolean {
     const start = startTimeOf(owner.pid);
     if (start !== undefined || me.start) return start === owner.start;
   }
+  return isPidAlive(owner.pid);
+}
+
+/**
+ * Whether a process of this host with this pid runs (a temp file's writer, named only by its
+ * pid). A zombie does not: see startTimeOf. Without /proc (not Linux), signal 0 tells.
+ */
+export function isPidAlive(pid: number): boolean {
+  if (existsSync("/proc/self/stat")) return startTimeOf(pid) !== undefined;
   try {
-    process.kill(owner.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { FileReceivedLedger, PgStore, isAlive, thisProcess, tryOwnerLock, type LedgerEntry, type ReceivedLedger } from "../../src/store/index.js";
+import { FileReceivedLedger, PgStore, isAlive, isPidAlive, thisProcess, tryOwnerLock, type LedgerEntry, type ReceivedLedger } from "../../src/store/index.js";
 import { firstFreeNumber, linkNoClobber } from "../../src/jobs/free-name.js";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.js";
 import { onCleanup, tempDir } from "../helpers/tools.js";
@@ -84,6 +84,27 @@ test("owner liveness: this process lives; an exited process is dead, also when i
   assert.equal(isAlive(dead), false);
   // Our own pid with another start time: a reused pid is not the owner.
   assert.equal(isAlive({ ...thisProcess(), start: thisProcess().start + 1 }), false);
+});
+
+test("a zombie (killed, not reaped: an orphaned receiver worker where init is slow to reap) is dead, for owners and for temp-file pids", async () => {
+  // sh starts a child that exits at once, then execs a sleep that never reaps it: a zombie.
+  const { spawn } = await import("node:child_process");
+  const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 20"], { stdio: ["ignore", "pipe", "ignore"] });
+  onCleanup(() => { parent.kill("SIGKILL"); });
+  const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim()))));
+  let state = "";
+  let start = 0;
+  for (let i = 0; i < 100 && state !== "Z"; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    [state, start] = [fields[0]!, Number(fields[19])];
+  }
+  assert.equal(state, "Z", "the child is a zombie");
+  assert.doesNotThrow(() => process.kill(pid, 0), "a zombie still answers signal 0: that alone would call it alive");
+  assert.equal(isPidAlive(pid), false);
+  assert.equal(isAlive({ ...thisProcess(), pid, start }), false, "its owner record (same pid and start time) is dead");
+  assert.equal(isPidAlive(parent.pid!), true);
 });
 
 test("owner locks: refused while the holder lives, taken over once it is dead; 20 contenders for a dead lock get one winner", async () => {
