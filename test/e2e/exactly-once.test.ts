@@ -27,6 +27,7 @@ import type { JobRecord } from "../../src/store/index.js";
 import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server } from "../helpers/as2-process.js";
 import { STORE_KIND, readJobRecord, storeSetting } from "../helpers/store-kind.js";
+import { postTogether, readDryRun, request, type Req, type Res } from "../helpers/post.js";
 import { buildWithOpenssl, checkMdnWithOpenssl, opensslMic, type OpensslSenderOptions } from "../helpers/openssl-sender.js";
 
 const dir = tempDir();
@@ -35,8 +36,6 @@ const POSITIVE = /^automatic-action\/MDN-sent-automatically;\s*processed$/i;
 let acme: As2Server;
 let sender: OpensslSenderOptions;
 
-interface Req { headers: Record<string, string>; body: Buffer }
-interface Res { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
 
 function cfg(name: string, c: Record<string, unknown>): string {
   const f = join(dir, `${name}.json`);
@@ -48,55 +47,7 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const inboxNames = (match: RegExp) => (existsSync(inbox) ? readdirSync(inbox) : []).filter((n) => match.test(n)).sort();
 const tmpLeft = () => (existsSync(join(inbox, ".as2kit-tmp")) ? readdirSync(join(inbox, ".as2kit-tmp")) : []);
 
-/** One POST on its own connection; the body's last byte waits for `gate` when one is given. */
-function request(url: string, r: Req, gate?: Promise<void>, onWritten?: () => void): Promise<Res> {
-  const target = new URL(url);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r.headers)) if (!/^(host|content-length|transfer-encoding|connection)$/i.test(k)) headers[k] = v;
-  headers["Content-Length"] = String(r.body.length);
-  return new Promise<Res>((resolve, reject) => {
-    const req = http.request({ host: target.hostname, port: Number(target.port), path: target.pathname, method: "POST", headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on("data", (c: Buffer) => parts.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    if (!gate) { req.end(r.body); return; }
-    req.write(r.body.subarray(0, -1), () => onWritten?.());
-    void gate.then(() => req.end(r.body.subarray(-1)));
-  });
-}
-
 const post = (url: string, r: Req): Promise<Res> => request(url, r);
-
-/**
- * POSTs every request on its own connection at the same moment: each body goes out but its last
- * byte; once all are written (or after 5 s), the last bytes go together.
- */
-function postTogether(url: string, reqs: Req[]): Promise<Res[]> {
-  let written = 0;
-  let release!: () => void;
-  const allWritten = new Promise<void>((r) => { release = r; });
-  const timer = setTimeout(() => release(), 5_000);
-  const gate = allWritten.then(() => { clearTimeout(timer); return sleep(50); });
-  return Promise.all(reqs.map((r) => request(url, r, gate, () => { if (++written === reqs.length) release(); })));
-}
-
-/** A `as2 send --dry-run` file: request line, headers, blank line, body. */
-function readDryRun(file: string): Req {
-  const bytes = readFileSync(file);
-  const end = bytes.indexOf("\r\n\r\n");
-  assert.ok(end > 0, `${file}: no end of headers`);
-  const lines = bytes.subarray(0, end).toString("latin1").split("\r\n");
-  assert.match(lines[0]!, /^POST \/as2 HTTP\/1\.1$/);
-  const headers: Record<string, string> = {};
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    headers[line.slice(0, colon)] = line.slice(colon + 1).trim();
-  }
-  return { headers, body: bytes.subarray(end + 4) };
-}
 
 /** Headers for an openssl-built message from MYCO to ACME asking for a sync MDN. */
 function opensslHeaders(messageId: string, contentType: string, extra: Record<string, string>, dno: string): Record<string, string> {
