@@ -11,6 +11,7 @@ import { addWarnings, type OutboundMdn } from "../../store/index.js";
 import { postMessage } from "../../transport/index.js";
 import { refusedAsyncMdnUrl } from "../async-mdn-urls.js";
 import { crashPoint } from "../crash-point.js";
+import { deliverLeftNotifications } from "../notify.js";
 import { defaultUserAgent } from "../send-profile.js";
 import type { Services } from "./services.js";
 
@@ -49,9 +50,22 @@ export class MdnDelivery {
       for (const entry of await this.s.store.outbox.due(Date.now())) await this.deliver(entry.id);
     } catch (e) {
       this.s.event({ event: "error", detail: `MDN queue: ${(e as Error).message}` });
+    }
+    try {
+      await this.deliverLeftNotifications();
+    } catch (e) {
+      this.s.event({ event: "error", detail: `notification queue: ${(e as Error).message}` });
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /** Job notifications that stopped nodes left in a shared store's queue (notify.ts). */
+  private async deliverLeftNotifications(): Promise<void> {
+    const { store, config } = this.s;
+    if (!store.notifications) return;
+    await deliverLeftNotifications(store.notifications, (partner) => config.partners[partner]?.notify ?? config.notify,
+      (runId, w) => store.jobs.update(runId, (rec) => addWarnings(rec, w)).catch(() => undefined));
   }
 
   /** One attempt for the entry now (if it is still queued and nobody else is posting it). */
