@@ -1,8 +1,9 @@
 /**
- * The outbound async-MDN queue, the job notification queue and the sent-message index in PostgreSQL. Any node delivers any
- * queued MDN: an entry is claimed in a transaction that takes its row with FOR UPDATE SKIP LOCKED
- * (a node never waits on another's claim) and marks it with the claimer and a claim lease; a
- * claim whose holder died or whose lease ran out is taken by the next node that looks.
+ * The outbound async-MDN queue, the job notification queue and the sent-message index in
+ * PostgreSQL. Any node delivers any queued entry: an entry is claimed in a transaction that takes
+ * its row with FOR UPDATE SKIP LOCKED (a node never waits on another's claim) and marks it with
+ * the claimer and a claim lease; a claim whose holder died (its process gone on this host, its
+ * node lease run out on another) or whose claim ran out is taken by the next node that looks.
  */
 import { normalizeMessageId } from "../../core/message/as2-name.js";
 import type { MdnOutbox, OutboundMdn } from "../mdn-outbox.js";
@@ -24,9 +25,9 @@ interface QueueEntry {
 
 /**
  * A table of entries that any node may take: `id`, `run_id`, `next_attempt_at`, `entry`,
- * `claimed_by`, `claimed_until`. `dueIncludesClaimed`: whether `due` lists entries under a claim
- * that has not run out (for a queue whose entries are claimed from the start, so that a dead
- * claimer's entry is found at once and `claim` decides by the claimer's life).
+ * `claimed_by`, `claimed_until`. `due` lists claimed entries too: whether a claim still holds is
+ * decided by `claim`, from the claimer's life (its process on this host, its lease elsewhere),
+ * so that the entry of a claimer that died is taken at once rather than when its claim runs out.
  */
 class PgClaimQueue<T extends QueueEntry> {
   constructor(
@@ -34,7 +35,6 @@ class PgClaimQueue<T extends QueueEntry> {
     private readonly alive: (o: Owner) => Promise<boolean>,
     private readonly table: string,
     private readonly what: string,
-    private readonly dueIncludesClaimed: boolean,
   ) {}
 
   async put(entry: T): Promise<void> {
@@ -57,9 +57,8 @@ class PgClaimQueue<T extends QueueEntry> {
   }
 
   async due(now: number): Promise<T[]> {
-    const unclaimed = this.dueIncludesClaimed ? "" : "AND (claimed_until IS NULL OR claimed_until < now())";
     const r = await (await this.db()).query<{ entry: T }>(`reading ${this.what} queue`,
-      `SELECT entry FROM ${this.table} WHERE next_attempt_at <= $1 ${unclaimed} ORDER BY next_attempt_at LIMIT 200`, [now]);
+      `SELECT entry FROM ${this.table} WHERE next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT 200`, [now]);
     return r.rows.map((x) => x.entry);
   }
 
@@ -95,14 +94,14 @@ class PgClaimQueue<T extends QueueEntry> {
 
 export class PgMdnOutbox extends PgClaimQueue<OutboundMdn> implements MdnOutbox {
   constructor(db: () => Promise<Db>, alive: (o: Owner) => Promise<boolean>) {
-    super(db, alive, "as2_mdn_outbox", "MDN", false);
+    super(db, alive, "as2_mdn_outbox", "MDN");
   }
 }
 
 /** Job notifications (migration 2): claimed by their node from the start, taken over when it is dead. */
 export class PgNotificationQueue extends PgClaimQueue<QueuedNotification> implements NotificationQueue {
   constructor(db: () => Promise<Db>, alive: (o: Owner) => Promise<boolean>) {
-    super(db, alive, "as2_notify_outbox", "notification", true);
+    super(db, alive, "as2_notify_outbox", "notification");
   }
 }
 
