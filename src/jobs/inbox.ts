@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname, extname, join } from "node:path";
+import { isRunning } from "../store/process-owner.js";
 
 /** Longest stored name in bytes; most filesystems allow 255. */
 export const MAX_FILENAME_BYTES = 200;
@@ -38,14 +39,8 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Where payloads are written before they are complete, inside the inbox. */
 export const INBOX_TMP = ".as2kit-tmp";
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+/** A writer that has ended (a zombie too: a killed receiver's worker may wait long to be reaped). */
+const alive = (pid: number): boolean => isRunning(pid);
 
 export class InboxWriter {
   readonly tmpPath: string;

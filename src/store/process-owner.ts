@@ -5,7 +5,7 @@
  * a reused pid would keep a dead owner's work locked for ever. So an owner is the host, the pid,
  * the process's start time (Linux /proc/<pid>/stat field 22) and the boot ID.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 
 export interface Owner {
@@ -65,6 +65,27 @@ export function isAlive(owner: Owner): boolean {
   }
   try {
     process.kill(owner.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Whether a process with this pid runs (any start time): false for a zombie, which has ended and
+ * only waits to be reaped. For callers that name a writer by pid alone (inbox temp files).
+ */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch (e) {
+    // No such process; or no /proc here: ask the kernel.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT" && existsSync("/proc/self/stat")) return false;
+  }
+  try {
+    process.kill(pid, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";

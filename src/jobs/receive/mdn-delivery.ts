@@ -26,6 +26,7 @@ export function retryDelayMs(attempt: number): number {
 export class MdnDelivery {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
+  private notifying: Promise<void> | undefined;
   private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(private readonly s: Omit<Services, "deliver">) {}
@@ -40,7 +41,7 @@ export class MdnDelivery {
   /** Stops the timer and waits for the attempts under way. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.inFlight.values(), this.notifying]);
   }
 
   async deliverDue(): Promise<void> {
@@ -50,22 +51,23 @@ export class MdnDelivery {
       for (const entry of await this.s.store.outbox.due(Date.now())) await this.deliver(entry.id);
     } catch (e) {
       this.s.event({ event: "error", detail: `MDN queue: ${(e as Error).message}` });
-    }
-    try {
-      await this.deliverLeftNotifications();
-    } catch (e) {
-      this.s.event({ event: "error", detail: `notification queue: ${(e as Error).message}` });
     } finally {
       this.sweeping = false;
     }
+    // Beside the MDNs, not in their way: a hook that does not answer takes its retries' time.
+    this.notifying ??= this.deliverLeftNotifications().finally(() => { this.notifying = undefined; });
   }
 
   /** Job notifications that stopped nodes left in a shared store's queue (notify.ts). */
   private async deliverLeftNotifications(): Promise<void> {
     const { store, config } = this.s;
     if (!store.notifications) return;
-    await deliverLeftNotifications(store.notifications, (partner) => config.partners[partner]?.notify ?? config.notify,
-      (runId, w) => store.jobs.update(runId, (rec) => addWarnings(rec, w)).catch(() => undefined));
+    try {
+      await deliverLeftNotifications(store.notifications, (partner) => config.partners[partner]?.notify ?? config.notify,
+        (runId, w) => store.jobs.update(runId, (rec) => addWarnings(rec, w)).catch(() => undefined));
+    } catch (e) {
+      this.s.event({ event: "error", detail: `notification queue: ${(e as Error).message}` });
+    }
   }
 
   /** One attempt for the entry now (if it is still queued and nobody else is posting it). */
