@@ -85,7 +85,7 @@ export async function recordAsyncMdn(o: { config: As2Config; keys: KeyMaterial; 
     });
     // The send job already reported Completed when the partner accepted the message; only a
     // failure discovered now is news (contract §6).
-    if (record.state === "FAILED" || record.state === "PARTIAL") await notifyEnd(store, notifySpecFor(o.config, partner), record);
+    if (record.state === "FAILED" || record.state === "PARTIAL") await notifyEnd(store, notifySpecFor(o.config, partner), record, openStore(o.config).notifications);
     return { runId, messageId: detail.as2MessageId, outcome, record };
   }
 }

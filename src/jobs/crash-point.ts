@@ -14,6 +14,8 @@ export type CrashPoint =
   | "receive:reserved" | "receive:spooled" | "receive:accepted" | "receive:opened" | "receive:linked"
   | "receive:committed" | "receive:recorded" | "receive:queued" | "receive:answered"
   | "send:started" | "send:spooled" | "send:posted" | "send:recorded"
+  /** A job notification is in the store's queue, not yet posted / posted, not yet removed (notify.ts). */
+  | "notify:queued" | "notify:posted"
   /** A folder fsync shared by several callers has ended, before any of them goes on (atomic-file.ts). */
   | "store:group-synced";
 

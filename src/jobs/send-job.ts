@@ -13,12 +13,12 @@ import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, buildMessage, isAs2Error, parseMdn, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
-import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type FileEntry, type JobRecord, type SendDetail, type StoreConfig } from "../store/index.js";
+import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type NotificationQueue, type FileEntry, type JobRecord, type SendDetail, type StoreConfig } from "../store/index.js";
 import { PartnerConnections, postMessage, type PostResponse, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
 import { judgeResponse, responseHeaders, writeMdnFile, type Outcome } from "./receipts.js";
-import { notify, type NotifySpec } from "./notify.js";
+import { notify, notifyQueued, type NotifySpec } from "./notify.js";
 import { crashPoint } from "./crash-point.js";
 import { advertised } from "./advertised.js";
 import { settleOriginal } from "./send-recovery.js";
@@ -216,7 +216,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
 }
 
 async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Promise<SendJobResult> {
-  const { jobs: store, sent: index } = openStore(o.config);
+  const { jobs: store, sent: index, notifications } = openStore(o.config);
   const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys);
   const partnerCerts: Certificate[] = o.keys.partners[o.partnerName]?.signatureCertificates ?? [];
   const notifySpec = notifySpecFor(o.config, o.partner);
@@ -236,7 +236,8 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
     warnings.push(w);
     o.events?.warning?.(w);
   };
-  warn(await notify(notifySpec, o.runId, "Started", `sending ${o.files.length} file${o.files.length === 1 ? "" : "s"} to ${o.partnerName} (${o.partner.as2Id})`));
+  const started = notifications ? (m: string) => notifyQueued(notifySpec, { queue: notifications, runId: o.runId, partner: o.partnerName }, "Started", m) : (m: string) => notify(notifySpec, o.runId, "Started", m);
+  warn(await started(`sending ${o.files.length} file${o.files.length === 1 ? "" : "s"} to ${o.partnerName} (${o.partner.as2Id})`));
 
   for (const [i, file] of o.files.entries()) {
     if (o.signal.aborted) break;
@@ -363,19 +364,20 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
     addWarnings(r, ...warnings);
   }, { reuse: true });
   await journal.finish();
-  await notifyEnd(store, notifySpec, final);
+  await notifyEnd(store, notifySpec, final, notifications);
   await settleOriginal(openStore(o.config), final, now());
   return { record: (await store.load(o.runId)) ?? final };
 }
 
 /** Completed / Failed (an interruption is Failed with the reason); a failure to notify becomes a warning. */
-export async function notifyEnd(store: JobRecordStore, spec: NotifySpec | undefined, record: JobRecord): Promise<void> {
+export async function notifyEnd(store: JobRecordStore, spec: NotifySpec | undefined, record: JobRecord, queue?: NotificationQueue): Promise<void> {
   if (!spec || record.state === "ONGOING") return;
   const ok = record.state === "SUCCESS" || record.state === "AWAITING_MDN";
   const message = ok
     ? record.state === "AWAITING_MDN" ? `${record.files.length} file(s) accepted; waiting for the MDN` : `${record.files.length} file(s) sent and confirmed`
     : `${record.state}: ${record.error?.message ?? "failed"}`;
-  const w = await notify(spec, record.runId, ok ? "Completed" : "Failed", message);
+  const status = ok ? "Completed" : "Failed";
+  const w = queue ? await notifyQueued(spec, { queue, runId: record.runId, partner: record.partner }, status, message) : await notify(spec, record.runId, status, message);
   if (w) await store.update(record.runId, (r) => addWarnings(r, w));
 }
 

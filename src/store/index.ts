@@ -3,6 +3,7 @@ export * from "./job-store.js";
 export * from "./message-index.js";
 export * from "./received-ledger.js";
 export * from "./mdn-outbox.js";
+export * from "./notify-queue.js";
 export * from "./job-locks.js";
 export * from "./owner-lock.js";
 export * from "./process-owner.js";

@@ -26,6 +26,9 @@ function startTimeOf(pid: number): number | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
     // The command name (field 2) is in parentheses and may hold spaces: count from the last ")".
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Field 3, the state: a zombie (Z) or a dying process (X) has ended; it only waits to be
+    // reaped, which may take a while when its parent was killed with it (a receive worker's
+    // supervisor) and it was handed to an init that reaps late. Its work will never go on.
     if (fields[0] === "Z" || fields[0] === "X") return undefined;
     return Number(fields[19]);
   } catch {

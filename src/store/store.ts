@@ -8,6 +8,7 @@
 import { JobStore, type JobRecordStore } from "./job-store.js";
 import { FileJobLocks, type JobLocks } from "./job-locks.js";
 import { FileMdnOutbox, type MdnOutbox } from "./mdn-outbox.js";
+import type { NotificationQueue } from "./notify-queue.js";
 import { SentMessageIndex, type SentIndex } from "./message-index.js";
 import { isAlive, type Owner } from "./process-owner.js";
 import { FileReceivedLedger, type ReceivedLedger } from "./received-ledger.js";
@@ -22,6 +23,8 @@ export interface As2Store {
   readonly sent: SentIndex;
   readonly outbox: MdnOutbox;
   readonly locks: JobLocks;
+  /** Job notifications queued for any node to post (a shared store only; files post directly). */
+  readonly notifications?: NotificationQueue;
   /**
    * Whether the owner of a piece of in-flight work still runs: its process (files: one host),
    * or its lease (postgres: any host). Work of a dead owner is finished or failed by a live one.

@@ -8,7 +8,8 @@
  * before the file was in the inbox.
  *
  * Two stations, MYCO (sender) and ACME (receiver), sharing nothing but the key files; each test has
- * its own data directories, payload and file name. With an async MDN, MYCO runs its own
+ * its own data directories (and, with AS2KIT_TEST_STORE=postgres, databases: the twin
+ * crash-receive.postgres.test.ts), payload and file name. With an async MDN, MYCO runs its own
  * `as2 receive` (station.asyncMdnUrl) to take it.
  */
 import assert from "node:assert/strict";
@@ -20,6 +21,7 @@ import { before, test } from "node:test";
 import type { JobRecord } from "../../src/store/index.js";
 import { opensslIdentity, tempDir } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server, type Run } from "../helpers/as2-process.js";
+import { queuedMdnIds, readJobRecords, storeSetting } from "../helpers/store-kind.js";
 
 const dir = tempDir("as2kit-crash-receive-");
 const PAYLOAD_BYTES = 300 * 1024;
@@ -63,11 +65,11 @@ async function stop(s: As2Server | undefined): Promise<void> {
 }
 
 /** Retries the check (assertions) until it passes or ms have passed; then throws its last error. */
-async function eventually(check: () => void, ms = 10_000): Promise<void> {
+async function eventually(check: () => void | Promise<void>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
-      check();
+      await check();
       return;
     } catch (e) {
       if (Date.now() > deadline) throw e;
@@ -91,28 +93,38 @@ interface Case {
   inbox: string;
   acmeConfig: string;
   mycoData: string;
+  /** The stations' names for their stores (store-kind.ts): a database each per test with postgres. */
+  acmeStation: string;
+  mycoStation: string;
+  /** The `store` setting of MYCO's configurations (undefined: files). */
+  mycoStore: Record<string, unknown> | undefined;
 }
 
-function newCase(label: string): Case {
+async function newCase(label: string): Promise<Case> {
   const name = `order-${label}.bin`;
   const file = join(dir, "out", name);
   // A distinct payload per test (random), a few hundred KiB.
   const bytes = randomBytes(PAYLOAD_BYTES + Math.floor(Math.random() * 4096));
   writeFileSync(file, bytes);
   const acmeData = join(dir, `acme-${label}`);
+  const acmeStation = `acme_${label.replace(/\W/g, "_")}`;
+  const mycoStation = `myco_${label.replace(/\W/g, "_")}`;
   const acmeConfig = cfg(`acme-${label}`, {
     dataDir: `./acme-${label}`,
+    ...(await storeSetting(acmeStation)),
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
     partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"], requireSigned: true, requireEncrypted: true } } },
   });
-  return { label, file, name, bytes, acmeData, inbox: join(acmeData, "inbox", "myco"), acmeConfig, mycoData: join(dir, `myco-${label}`) };
+  const mycoStore = await storeSetting(mycoStation);
+  return { label, file, name, bytes, acmeData, inbox: join(acmeData, "inbox", "myco"), acmeConfig, mycoData: join(dir, `myco-${label}`), acmeStation, mycoStation, mycoStore };
 }
 
 /** MYCO's sending config: signed + encrypted, signed MDN, no retries (a lost attempt stays lost). */
 function mycoSendConfig(c: Case, acmeUrl: string, asyncMdnUrl?: string): string {
   return cfg(`myco-${c.label}`, {
     dataDir: `./myco-${c.label}`,
+    ...c.mycoStore,
     station: { as2Id: "MYCO", key: { pem: "myco.key", certificate: "myco.crt" }, ...(asyncMdnUrl ? { asyncMdnUrl } : {}) },
     partners: {
       acme: {
@@ -127,6 +139,7 @@ function mycoSendConfig(c: Case, acmeUrl: string, asyncMdnUrl?: string): string 
 function mycoMdnConfig(c: Case): string {
   return cfg(`myco-mdn-${c.label}`, {
     dataDir: `./myco-${c.label}`,
+    ...c.mycoStore,
     station: { as2Id: "MYCO", key: { pem: "myco.key", certificate: "myco.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/mdn" },
     partners: { acme: { as2Id: "ACME", url: "http://127.0.0.1:9/as2", certificate: "acme.crt" } },
@@ -171,18 +184,16 @@ const positive = (disposition: string) => /processed\s*$/i.test(disposition);
 
 /** Every receiver guarantee of the spec, once the transfer is over. */
 async function assertReceiverSettled(c: Case): Promise<void> {
-  await eventually(() => {
+  await eventually(async () => {
     const names = entries(c.inbox).filter((n) => n !== ".as2kit-tmp");
     assert.deepEqual(names, [c.name], `exactly one file in ${c.inbox}`);
     assert.equal(sha256(readFileSync(join(c.inbox, c.name))), sha256(c.bytes), "the inbox file has the source's bytes");
-    const jobsDir = join(c.acmeData, "jobs");
-    const records = entries(jobsDir).filter((f) => f.endsWith(".json") && !f.startsWith("."))
-      .map((f) => JSON.parse(readFileSync(join(jobsDir, f), "utf8")) as JobRecord);
+    const records = await readJobRecords(c.acmeData, c.acmeStation);
     assert.ok(records.length >= 1, "the receiver recorded a job");
     assert.deepEqual(records.filter((r) => r.state === "ONGOING").map((r) => `${r.runId} (pid ${r.pid})`), [], "no receive job left ONGOING");
     assert.deepEqual(entries(join(c.inbox, ".as2kit-tmp")), [], "nothing left in .as2kit-tmp");
     assert.deepEqual(entries(join(c.acmeData, "spool")), [], "nothing left in the receiver's spool");
-    assert.deepEqual(entries(join(c.acmeData, "queue", "mdn")), [], "the outbound MDN queue is empty");
+    assert.deepEqual(await queuedMdnIds(c.acmeData, c.acmeStation), [], "the outbound MDN queue is empty");
   });
 }
 
@@ -195,7 +206,7 @@ async function assertKilled(s: As2Server, point: string, graceMs: number): Promi
 
 for (const point of SYNC_POINTS) {
   test(`receive:${point}, sync MDN: SIGKILL, restart, ${point === "answered" ? "the sender already has its MDN" : "as2 send --restart"}; the file once, the sender SUCCESS, nothing left over`, async () => {
-    const c = newCase(`sync-${point}`);
+    const c = await newCase(`sync-${point}`);
     const crashAt = `receive:${point}`;
     let acme1: As2Server | undefined;
     let acme2: As2Server | undefined;
@@ -222,7 +233,7 @@ for (const point of SYNC_POINTS) {
         const again = await as2(["send", "--config", mycoSendConfig(c, acme2.url), "--restart", job.runId, "--json"]);
         const restarted = jobOf(again, "as2 send --restart");
         assertFileThereFor(c, restarted, "as2 send --restart");
-        assert.equal(again.status, 0, again.stderr + again.stdout);
+        assert.equal(again.status, 0, `${again.stderr}${again.stdout}; ACME events: ${JSON.stringify(acme2.events)} ${acme2.stderr()}`);
         assert.equal(restarted.restartOf, job.runId);
         assert.equal(restarted.files[0]!.as2MessageId, job.files[0]!.as2MessageId, "the restart resends under the original Message-ID");
         finalJob = restarted;
@@ -240,7 +251,7 @@ for (const point of SYNC_POINTS) {
 for (const point of ASYNC_POINTS) {
   const before200 = point === "spooled";
   test(`receive:${point}, async MDN: SIGKILL, restart, ${before200 ? "as2 send --restart" : "the restarted receiver finishes the spooled message and delivers the MDN"}; the file once, the sender SUCCESS, nothing left over`, async () => {
-    const c = newCase(`async-${point}`);
+    const c = await newCase(`async-${point}`);
     const crashAt = `receive:${point}`;
     let acme1: As2Server | undefined;
     let acme2: As2Server | undefined;

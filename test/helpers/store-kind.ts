@@ -4,7 +4,7 @@
  * imports it) gives every station a database of its own on a throwaway PostgreSQL; unset, the
  * default local files.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JobRecord } from "../../src/store/index.js";
 import { startPostgres, type TestPostgres } from "./postgres.js";
@@ -40,4 +40,25 @@ export async function readJobRecord(dataDir: string, station: string, runId: str
   const out = db.psql(`SELECT record FROM as2_jobs WHERE run_id = '${runId.replace(/[^0-9A-Za-z-]/g, "")}'`, database(station)).trim();
   if (!out) throw new Error(`no job ${runId} in the database of ${station}`);
   return JSON.parse(out) as JobRecord;
+}
+
+/** Every job record of a station. */
+export async function readJobRecords(dataDir: string, station: string): Promise<JobRecord[]> {
+  if (STORE_KIND === "files") {
+    const jobsDir = join(dataDir, "jobs");
+    return (existsSync(jobsDir) ? readdirSync(jobsDir) : []).filter((f) => f.endsWith(".json") && !f.startsWith("."))
+      .map((f) => JSON.parse(readFileSync(join(jobsDir, f), "utf8")) as JobRecord);
+  }
+  const db = await pg!;
+  return db.psql("SELECT record FROM as2_jobs ORDER BY run_id", database(station)).split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as JobRecord);
+}
+
+/** The IDs in a station's outbound async-MDN queue. */
+export async function queuedMdnIds(dataDir: string, station: string): Promise<string[]> {
+  if (STORE_KIND === "files") {
+    const queue = join(dataDir, "queue", "mdn");
+    return (existsSync(queue) ? readdirSync(queue) : []).map((f) => f.replace(/\.json$/, ""));
+  }
+  const db = await pg!;
+  return db.psql("SELECT id FROM as2_mdn_outbox ORDER BY id", database(station)).split("\n").filter((l) => l.trim());
 }

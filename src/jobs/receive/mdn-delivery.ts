@@ -11,6 +11,7 @@ import { addWarnings, type OutboundMdn } from "../../store/index.js";
 import { postMessage } from "../../transport/index.js";
 import { refusedAsyncMdnUrl } from "../async-mdn-urls.js";
 import { crashPoint } from "../crash-point.js";
+import { deliverLeftNotifications } from "../notify.js";
 import { defaultUserAgent } from "../send-profile.js";
 import type { Services } from "./services.js";
 
@@ -25,6 +26,7 @@ export function retryDelayMs(attempt: number): number {
 export class MdnDelivery {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
+  private notifying: Promise<void> | undefined;
   private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(private readonly s: Omit<Services, "deliver">) {}
@@ -39,7 +41,7 @@ export class MdnDelivery {
   /** Stops the timer and waits for the attempts under way. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.inFlight.values(), this.notifying]);
   }
 
   async deliverDue(): Promise<void> {
@@ -51,6 +53,20 @@ export class MdnDelivery {
       this.s.event({ event: "error", detail: `MDN queue: ${(e as Error).message}` });
     } finally {
       this.sweeping = false;
+    }
+    // Beside the MDNs, not in their way: a hook that does not answer takes its retries' time.
+    this.notifying ??= this.deliverLeftNotifications().finally(() => { this.notifying = undefined; });
+  }
+
+  /** Job notifications that stopped nodes left in a shared store's queue (notify.ts). */
+  private async deliverLeftNotifications(): Promise<void> {
+    const { store, config } = this.s;
+    if (!store.notifications) return;
+    try {
+      await deliverLeftNotifications(store.notifications, (partner) => config.partners[partner]?.notify ?? config.notify,
+        (runId, w) => store.jobs.update(runId, (rec) => addWarnings(rec, w)).catch(() => undefined));
+    } catch (e) {
+      this.s.event({ event: "error", detail: `notification queue: ${(e as Error).message}` });
     }
   }
 

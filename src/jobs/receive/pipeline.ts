@@ -179,7 +179,9 @@ async function refuse(s: Services, entry: LedgerEntry, notifier: JobNotifier, st
 export function notifierFor(s: Services, entry: LedgerEntry): JobNotifier {
   const partner = s.config.partners[entry.partner];
   // Notifications run beside the transfer, in order; a failed one becomes a warning (contract §6).
-  return new JobNotifier(partner?.notify ?? s.config.notify, entry.runId, (w) => s.store.jobs.update(entry.runId, (r) => addWarnings(r, w)).then(() => undefined));
+  const queue = s.store.notifications;
+  return new JobNotifier(partner?.notify ?? s.config.notify, entry.runId, (w) => s.store.jobs.update(entry.runId, (r) => addWarnings(r, w)).then(() => undefined),
+    queue ? { queue, runId: entry.runId, partner: entry.partner } : undefined);
 }
 
 /**

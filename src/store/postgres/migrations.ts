@@ -81,6 +81,23 @@ CREATE TABLE as2_nodes (
 );
 `,
   },
+  {
+    version: 2,
+    name: "job notification queue",
+    sql: `
+-- Job notifications (contract §6), claimed by their node from the start: one left behind by a
+-- dead node is posted by a live one. The entry names the partner, never the hook URL or headers.
+CREATE TABLE as2_notify_outbox (
+  id               text PRIMARY KEY,
+  run_id           text NOT NULL,
+  next_attempt_at  bigint NOT NULL,
+  entry            jsonb NOT NULL,
+  claimed_by       jsonb,
+  claimed_until    timestamptz
+);
+CREATE INDEX as2_notify_outbox_due ON as2_notify_outbox (next_attempt_at);
+`,
+  },
 ];
 
 export interface MigrationResult {

@@ -12,7 +12,7 @@ import { PgJobStore } from "./jobs.js";
 import { PgReceivedLedger } from "./ledger.js";
 import { NodeLeases, PgJobLocks } from "./locks.js";
 import { migrate } from "./migrations.js";
-import { PgMdnOutbox, PgSentIndex } from "./queue.js";
+import { PgMdnOutbox, PgNotificationQueue, PgSentIndex } from "./queue.js";
 
 export class PgStore implements As2Store {
   readonly kind = "postgres";
@@ -20,6 +20,7 @@ export class PgStore implements As2Store {
   readonly received: PgReceivedLedger;
   readonly sent: PgSentIndex;
   readonly outbox: PgMdnOutbox;
+  readonly notifications: PgNotificationQueue;
   readonly locks: PgJobLocks;
   private readonly leases: NodeLeases;
   readonly db: Db;
@@ -37,6 +38,7 @@ export class PgStore implements As2Store {
     this.received = new PgReceivedLedger(db);
     this.sent = new PgSentIndex(db);
     this.outbox = new PgMdnOutbox(db, alive);
+    this.notifications = new PgNotificationQueue(db, alive);
     this.locks = new PgJobLocks(db, alive);
   }
 
