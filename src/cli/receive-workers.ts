@@ -44,6 +44,8 @@ interface Slot {
   child: ChildProcess;
   ready: boolean;
   connections: number;
+  /** Sockets sent to the worker whose hand-over has not completed yet. */
+  handing: Set<net.Socket>;
 }
 
 export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: number): Promise<number> {
@@ -71,7 +73,7 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
       env,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
-    const slot: Slot = { index, child, ready: false, connections: 0 };
+    const slot: Slot = { index, child, ready: false, connections: 0, handing: new Set() };
     child.on("message", (m: WorkerMessage) => {
       if (m?.as2kit === "ready") {
         slot.ready = true;
@@ -84,6 +86,10 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
     child.once("exit", (code, signal) => {
       connections -= slot.connections;
       slot.connections = 0;
+      // A hand-over cut short by the worker's death may never call back: the socket would stay
+      // here, unread, and its client would wait for ever. Closing it lets the client send again.
+      for (const socket of slot.handing) socket.destroy();
+      slot.handing.clear();
       if (stopping) {
         if (code !== 0) failure = EXIT.FAILED;
         if (slots.every((s) => s.child.exitCode !== null || s.child.signalCode !== null)) settleEnd();
@@ -144,7 +150,9 @@ export async function superviseWorkers(ctx: Context, g: GlobalOptions, workers: 
     connections++;
     const slot = ready[next++ % ready.length]!;
     slot.connections++;
+    slot.handing.add(socket);
     slot.child.send({ as2kit: "conn", surplus: connections > r.maxConnections } satisfies WorkerMessage, socket, (e) => {
+      slot.handing.delete(socket);
       if (!e) return;
       slot.connections--;
       connections--;

@@ -71,6 +71,8 @@ function post(url: string, m: Msg): Promise<Res> {
       res.on("error", reject);
     });
     req.on("error", reject);
+    // A connection nobody answers fails the attempt (and deliver sends again), not the whole run.
+    req.setTimeout(30_000, () => req.destroy(new Error("no answer within 30 s")));
     req.end(m.body);
   });
 }
