@@ -26,7 +26,7 @@ import { freePort } from "../helpers/net.js";
 import { checkMdnWithOpenssl } from "../helpers/openssl-sender.js";
 import { postTogether, readDryRun, request, type Req } from "../helpers/post.js";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.js";
-import { opensslIdentity, tempDir } from "../helpers/tools.js";
+import { opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 
 const dir = tempDir("as2kit-cluster-");
 const NODES = 3;
@@ -42,11 +42,7 @@ let mycoConfig: string;
 const nodePorts: number[] = [];
 const nodes: Array<As2Server | undefined> = [];
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 const names = (folder: string, match: RegExp) => (existsSync(folder) ? readdirSync(folder) : []).filter((n) => match.test(n)).sort();
 

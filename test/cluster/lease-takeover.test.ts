@@ -16,7 +16,7 @@ import { PgStore, migrate, newRunId, type JobRecord, type LedgerEntry, type Owne
 import { as2, startAs2Receive } from "../helpers/as2-process.js";
 import { readDryRun, request, type Req } from "../helpers/post.js";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.js";
-import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
+import { onCleanup, opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 
 const dir = tempDir("as2kit-lease-");
 const POSITIVE = /^Disposition: automatic-action\/MDN-sent-automatically; processed\r?$/im;
@@ -27,11 +27,7 @@ let mycoConfig: string;
 let env: Record<string, string>;
 const inbox = join(dir, "hub-data", "inbox", "myco");
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 before(async () => {
   opensslIdentity("hub", dir);

@@ -16,7 +16,7 @@ import { as2, startAs2Receive, type As2Server } from "../helpers/as2-process.js"
 import { freePort } from "../helpers/net.js";
 import { readDryRun, request, type Req } from "../helpers/post.js";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.js";
-import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
+import { onCleanup, opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 
 const dir = tempDir("as2kit-notify-");
 const TOKEN = "Hook-Token-5531";
@@ -30,11 +30,7 @@ let env: Record<string, string>;
 /** ms the hook takes to answer: longer than the hand-over time, so other nodes see the entry due. */
 let hookDelayMs = 0;
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 before(async () => {
   opensslIdentity("hub", dir);

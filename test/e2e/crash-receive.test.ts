@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { before, test } from "node:test";
 import type { JobRecord } from "../../src/store/index.js";
-import { opensslIdentity, tempDir } from "../helpers/tools.js";
+import { opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server, type Run } from "../helpers/as2-process.js";
 import { queuedMdnIds, readJobRecords, storeSetting } from "../helpers/store-kind.js";
 
@@ -38,11 +38,7 @@ before(() => {
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 function jobOf(r: Run, what: string): JobRecord {
   assert.ok(r.stdout.trim(), `${what}: no JSON on stdout (exit ${r.status}, signal ${r.signal}): ${r.stderr}`);

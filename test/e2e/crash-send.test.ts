@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, join } from "node:path";
 import { before, test } from "node:test";
 import type { JobRecord } from "../../src/store/index.js";
-import { opensslIdentity, tempDir } from "../helpers/tools.js";
+import { opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server, type Run } from "../helpers/as2-process.js";
 import { freePort } from "../helpers/net.js";
 
@@ -27,11 +27,7 @@ type Settled = JobRecord & { restartedBy?: string };
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 before(async () => {
   opensslIdentity("myco", dir);

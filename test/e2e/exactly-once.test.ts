@@ -24,7 +24,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { before, test } from "node:test";
 import { buildMdn } from "../../src/core/index.js";
 import type { JobRecord } from "../../src/store/index.js";
-import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
+import { onCleanup, opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server } from "../helpers/as2-process.js";
 import { STORE_KIND, readJobRecord, storeSetting } from "../helpers/store-kind.js";
 import { postTogether, readDryRun, request, type Req, type Res } from "../helpers/post.js";
@@ -37,11 +37,7 @@ let acme: As2Server;
 let sender: OpensslSenderOptions;
 
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const inboxNames = (match: RegExp) => (existsSync(inbox) ? readdirSync(inbox) : []).filter((n) => match.test(n)).sort();

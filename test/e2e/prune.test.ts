@@ -9,17 +9,13 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { JobStore, newRunId, type JobRecord, type JobState } from "../../src/store/index.js";
-import { opensslIdentity, tempDir } from "../helpers/tools.js";
+import { opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server } from "../helpers/as2-process.js";
 
 const dir = tempDir();
 const DAY = 86_400_000;
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 const acmeConfig = (extra: Record<string, unknown> = {}) => cfg("acme", {
   dataDir: "./acme-data",

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import type { JobRecord } from "../../src/store/index.js";
 import { freePort } from "../helpers/net.js";
-import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
+import { onCleanup, opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 import { as2, startAs2Receive } from "../helpers/as2-process.js";
 
 const dir = tempDir();
@@ -22,11 +22,7 @@ const hooks: Hook[] = [];
 let hookUrl = "";
 let downUrl = "";
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 function acmeConfig(name: string, notify: Record<string, unknown>): string {
   return cfg(name, {

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { buildMessage, collect, loadCertificates, loadPrivateKey } from "../../src/core/index.js";
-import { opensslIdentity, tempDir } from "../helpers/tools.js";
+import { opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server } from "../helpers/as2-process.js";
 
 const dir = tempDir();
@@ -17,11 +17,7 @@ const PAYLOAD = Buffer.from("UNB+UNOA:2+MYCO+ACME+261122:1200+1'UNH+1+ORDERS:D:9
 let server: As2Server;
 let myUrl = "";
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 before(async () => {
   opensslIdentity("myco", dir);

@@ -13,7 +13,7 @@ import * as net from "node:net";
 import { basename, join } from "node:path";
 import { before, test } from "node:test";
 import type { JobRecord } from "../../src/store/index.js";
-import { onCleanup, opensslIdentity, tempDir } from "../helpers/tools.js";
+import { onCleanup, opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server } from "../helpers/as2-process.js";
 import { makePki, type TestPki } from "../helpers/net.js";
 
@@ -23,11 +23,7 @@ let plain: As2Server;
 let secure: As2Server;
 let pki: TestPki;
 
-function cfg(name: string, c: Record<string, unknown>): string {
-  const f = join(dir, `${name}.json`);
-  writeFileSync(f, JSON.stringify(c, null, 2));
-  return f;
-}
+const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 
 before(async () => {
   opensslIdentity("myco", dir);

@@ -19,6 +19,13 @@ export function onCleanup(fn: () => unknown): void {
   cleanups.push(fn);
 }
 
+/** Writes a station's configuration as <dir>/<name>.json and returns its path. */
+export function writeJsonConfig(dir: string, name: string, c: Record<string, unknown>): string {
+  const f = join(dir, `${name}.json`);
+  writeFileSync(f, JSON.stringify(c, null, 2));
+  return f;
+}
+
 export function tempDir(prefix = "as2kit-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
