@@ -40,13 +40,39 @@ function programFile() {
   return (modified(bundle) ?? -1) >= (modified("../dist/cli/main.js") ?? -1) ? bundle : "../dist/cli/main.js";
 }
 
+/**
+ * Set by the first start for the second one: the file descriptor of a pipe whose other end only
+ * the first start holds. When the first start dies without passing a signal on (SIGKILL, the OOM
+ * killer), the pipe reads end-of-file and the second start ends the same way at once: a receiver
+ * must not go on holding the port and answering for a program its supervisor believes is gone.
+ */
+const PARENT_PIPE_ENV = "AS2KIT_PARENT_PIPE";
+
+/** In the second start: die with the first (Linux has PR_SET_PDEATHSIG, Node does not offer it). */
+async function followParent() {
+  const fd = Number(process.env[PARENT_PIPE_ENV]);
+  delete process.env[PARENT_PIPE_ENV]; // not for the processes this one starts (receive workers)
+  if (!Number.isInteger(fd) || fd < 3) return;
+  const { Socket } = await import("node:net");
+  const pipe = new Socket({ fd, readable: true, writable: false });
+  const die = () => process.kill(process.pid, "SIGKILL");
+  pipe.on("end", die);
+  pipe.on("error", die);
+  pipe.resume();
+  pipe.unref(); // it never keeps the program running
+}
+
 const command = commandWord(process.argv.slice(2));
 const hasLegacyProvider = process.execArgv.includes(FLAG) || (process.env.NODE_OPTIONS ?? "").includes(FLAG);
 if (hasLegacyProvider || !NEEDS_LEGACY_PROVIDER.has(command)) {
+  if (process.env[PARENT_PIPE_ENV]) await followParent();
   const { main } = await import(programFile());
   process.exitCode = await main(process.argv);
 } else {
-  const child = spawn(process.execPath, [...process.execArgv, FLAG, ...process.argv.slice(1)], { stdio: "inherit" });
+  const child = spawn(process.execPath, [...process.execArgv, FLAG, ...process.argv.slice(1)], {
+    stdio: ["inherit", "inherit", "inherit", "pipe"],
+    env: { ...process.env, [PARENT_PIPE_ENV]: "3" },
+  });
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => {
     if (!signal) {

@@ -159,6 +159,16 @@ function childOf(pid: number): number {
   return children[0]!;
 }
 
+/** Alive and not a zombie (pid 1 here does not reap orphans, so a dead child can stay a zombie). */
+function running(pid: number): boolean {
+  try {
+    const state = /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1];
+    return state !== undefined && state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
@@ -204,6 +214,33 @@ test("as2 receive through bin/as2.js: the server runs with the legacy provider; 
   assert.deepEqual(await s.exited, { code: 0, signal: null }, s.out());
   assert.match(s.out(), /SIGTERM: no new connections/);
   assert.equal(alive(child), false, "the receiver ended with the bin");
+});
+
+test("as2 receive through bin/as2.js: the bin killed outright (SIGKILL) takes the receiver and its workers with it; the port is free again", async () => {
+  opensslIdentity("acme", dir);
+  opensslIdentity("myco", dir);
+  const config = join(dir, "receive-kill.json");
+  writeFileSync(config, JSON.stringify({
+    dataDir: "./receive-kill-data",
+    station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
+    receive: { host: "127.0.0.1", port: 0, path: "/as2", workers: 2 },
+    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" } },
+  }));
+  const s = startBin(["receive", "--config", config, "--json"]);
+  await until("the listening line", () => s.out().includes('"event":"listening"'));
+  const port = Number(/"url":"http:\/\/127\.0\.0\.1:(\d+)\//.exec(s.out())![1]);
+  const child = childOf(s.pid);
+  const workers = readFileSync(`/proc/${child}/task/${child}/children`, "utf8").trim().split(/\s+/).map(Number);
+  assert.equal(workers.length, 2, "two workers under the receiver");
+  // Should this fail, the receiver must not outlive the test (it holds the runner's pipes).
+  onCleanup(() => { for (const pid of [child, ...workers]) if (running(pid)) process.kill(pid, "SIGKILL"); });
+  process.kill(s.pid, "SIGKILL");
+  assert.deepEqual(await s.exited, { code: null, signal: "SIGKILL" });
+  await until("the receiver and its workers to end", () => ![child, ...workers].some(running), 10_000);
+  // Nothing holds the port: a new server can take it.
+  const probe = http.createServer();
+  await new Promise<void>((resolve, reject) => { probe.once("error", reject); probe.listen(port, "127.0.0.1", resolve); });
+  await new Promise<void>((r) => probe.close(() => r()));
 });
 
 for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
