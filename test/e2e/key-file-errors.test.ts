@@ -113,15 +113,29 @@ function onlyDocument(r: Run, label: string): Record<string, any> {
   }
 }
 
-describe("key and certificate files in plain words: as2 send and as2 check", () => {
+/** An unsigned MDN (as2-reference E-5), enough for mdn-verify to get as far as the configuration. */
+function writeUnsignedMdn(): void {
+  writeFileSync(f("unsigned.mdn"), [
+    'Content-Type: multipart/report; report-type=disposition-notification; boundary="r1"', "", "--r1",
+    "Content-Type: text/plain", "", "The message was received.", "--r1",
+    "Content-Type: message/disposition-notification", "",
+    "Final-Recipient: rfc822; ACME", "Original-Message-ID: <unsigned-42@myco.example>",
+    "Disposition: automatic-action/MDN-sent-automatically; processed", "Received-Content-MIC: AAAA, sha256", "", "--r1--", "",
+  ].join("\r\n"));
+}
+
+describe("key and certificate files in plain words: as2 send, as2 check and as2 mdn-verify", () => {
+  before(writeUnsignedMdn);
   for (const c of CASES) {
     test(c.name, async () => {
       const config = configFor(c.name, c.key, c.partnerCertificate);
       const send = ["send", "--config", config, "--partner", "acme", "--dry-run", f("order.edi")];
-      const [sendJson, sendText, check] = await Promise.all([
+      const [sendJson, sendText, check, verify] = await Promise.all([
         as2([...send, "--json"], { cwd: dir }),
         as2(send, { cwd: dir }),
         as2(["check", "--config", config, "--json"], { cwd: dir }),
+        // mdn-verify loads the configuration the same way; the MDN file is never reached.
+        as2(["mdn-verify", f("unsigned.mdn"), "--config", config, "--partner", "acme", "--mic", "AAAA", "--mic-alg", "sha256", "--json"], { cwd: dir }),
       ]);
 
       // as2 send --json: exit 2, one error document naming the key path, the file and the problem.
@@ -152,6 +166,16 @@ describe("key and certificate files in plain words: as2 send and as2 check", () 
       assert.equal(finding.code, c.code);
       assert.match(finding.message, c.words);
       assertPlain(check, "check --json");
+
+      // as2 mdn-verify --json: the same configuration error as send, exit 2.
+      assert.equal(verify.status, 2, `mdn-verify: ${verify.stdout}${verify.stderr}`);
+      const verifyDoc = onlyDocument(verify, "mdn-verify --json");
+      assert.equal(verifyDoc.error.code, "AS2_ERR_CONFIG");
+      const verifyProblem = (verifyDoc.error.problems as Array<{ path: string; code: string; message: string }>).find((p) => p.path === c.path);
+      assert.ok(verifyProblem, `mdn-verify: no problem at ${c.path}: ${JSON.stringify(verifyDoc.error.problems)}`);
+      assert.equal(verifyProblem.code, c.code);
+      assert.match(verifyProblem.message, c.words);
+      assertPlain(verify, "mdn-verify --json");
     });
   }
 
