@@ -7,6 +7,7 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
+import { randomBytes } from "node:crypto";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
@@ -14,7 +15,7 @@ import { As2Error, ErrorCodes, buildMessage, isAs2Error, parseMdn, tap, type Cer
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type NotificationQueue, type FileEntry, type JobRecord, type SendDetail, type StoreConfig } from "../store/index.js";
-import { PartnerConnections, postMessage, type PostResponse, type PostSpec, type RequestBody } from "../transport/index.js";
+import { PartnerConnections, postMessage, type PostResponse, type PostSpec, type RequestBody, type RestartSpec } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
 import { judgeResponse, responseHeaders, writeMdnFile, type Outcome } from "./receipts.js";
@@ -281,6 +282,8 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
         const { mic, bodyBytes } = await built.done;
         Object.assign(detail, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes });
         body = { length: bodyBytes, open: () => createReadStream(spool, { highWaterMark: 256 * 1024 }) };
+        const restart = restartSpecFor(o, spec, headers, bodyBytes, spool, i);
+        if (restart) body.restart = restart;
       } else {
         body = { open: () => built.body, replayable: false };
       }
@@ -323,7 +326,7 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
       const updated = await store.update(o.runId, async (r) => {
         const d = r.sendDetails!.find((x) => x.as2MessageId === built.messageId)!;
         const { as2Version, ediintFeatures } = advertised(res.headers);
-        Object.assign(d, { attempts: res.attempts, httpStatus: res.status, ...(as2Version ? { partnerAs2Version: as2Version } : {}), ...(ediintFeatures ? { partnerFeatures: ediintFeatures } : {}) });
+        Object.assign(d, { attempts: res.attempts, httpStatus: res.status, ...(res.restart ? { restart: res.restart } : {}), ...(as2Version ? { partnerAs2Version: as2Version } : {}), ...(ediintFeatures ? { partnerFeatures: ediintFeatures } : {}) });
         const m = r.messages.find((x) => x.as2MessageId === built.messageId)!;
         m.transportStatusReceived = res.status;
         // An async MDN may have been recorded already by the receive server: keep it.
@@ -379,6 +382,28 @@ export async function notifyEnd(store: JobRecordStore, spec: NotifySpec | undefi
   const status = ok ? "Completed" : "Failed";
   const w = queue ? await notifyQueued(spec, { queue, runId: record.runId, partner: record.partner }, status, message) : await notify(spec, record.runId, status, message);
   if (w) await store.update(record.runId, (r) => addWarnings(r, w));
+}
+
+/**
+ * AS2 Restart for a spooled message (draft-harding-as2-restart-07; as2-reference E3, E4): the
+ * partner's `restart` is not false and the message is at least restartMinBytes. The ETag is
+ * globally unique (run ID, file index, 64 random bits); the spool holds the identical bytes
+ * for every resume, for as long as the job sends this file.
+ */
+function restartSpecFor(o: SendJobOptions, spec: PostSpec, headers: Record<string, string>, bodyBytes: number, spool: string, i: number): RestartSpec | undefined {
+  if (o.partner.restart === false || bodyBytes < o.partner.restartMinBytes || spec.chunked || bodyBytes === 0) return undefined;
+  const pick = (name: string) => Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+  const headHeaders: Record<string, string> = {};
+  for (const [name, key] of [["AS2-From", "as2-from"], ["AS2-To", "as2-to"], ["Message-ID", "message-id"]] as const) {
+    const v = pick(key);
+    if (v !== undefined) headHeaders[name] = v;
+  }
+  return {
+    etag: `"${o.runId}-${i}-${randomBytes(8).toString("hex")}"`,
+    openFrom: (start) => createReadStream(spool, { start, highWaterMark: 256 * 1024 }),
+    headHeaders,
+    trustAnyHead: o.partner.restart === true,
+  };
 }
 
 function counter(report: (n: number) => void): (c: Uint8Array) => void {

@@ -125,6 +125,12 @@ export interface SendDetail {
   /** Where the source went after confirmation. */
   archivedTo?: string;
   sourceDeleted?: boolean;
+  /**
+   * AS2 Restart (draft-harding-as2-restart-07): the transfer's ETag; the first byte of the POST
+   * that got the answer (0: the whole message, no resume) and the bytes it sent; all bytes sent
+   * over every attempt.
+   */
+  restart?: { etag: string; resumedAt: number; bytesSent: number; totalBytesSent: number };
 }
 
 export interface JobRecord {
