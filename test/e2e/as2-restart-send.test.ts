@@ -201,7 +201,10 @@ test("1 GiB, signed + encrypted, sync signed MDN: cut at a random point, resumed
   t.diagnostic(`message ${total} bytes; first POST ${posts[0]!.bodyBytes}, second POST ${again} (missing ${missing})`);
   assert.ok(Math.abs(again - missing) <= MiB, `the second POST sent ${again} bytes; ${missing} were missing`);
   assert.ok(posts[1]!.headerBytes < 4096);
-  assert.deepEqual({ ...detail.restart, etag: undefined }, { etag: undefined, resumedAt: total - again, bytesSent: again, totalBytesSent: cutAt + again });
+  assert.equal(detail.restart!.resumedAt, total - again);
+  assert.equal(detail.restart!.bytesSent, again);
+  // What the sender wrote: at least what went through the relay (some was still in socket buffers at the cut).
+  assert.ok(detail.restart!.totalBytesSent >= cutAt + again && detail.restart!.totalBytesSent < total + 64 * MiB, JSON.stringify(detail.restart));
   assert.match(detail.restart!.etag, /^"[^"]+"$/);
 
   // The MDN: signed, processed, with the MIC of the whole message.
