@@ -73,6 +73,8 @@ export interface RestartSpec {
    * some page, and resuming at it would send a broken message.
    */
   trustAnyHead: boolean;
+  /** Ask (HEAD) before the first attempt too: a transfer an earlier, dead process began. */
+  resumeFirst?: boolean;
 }
 
 /** What AS2 Restart did for the POST that got the final answer. */
@@ -294,7 +296,7 @@ export async function postMessage(headers: Record<string, string>, body: Request
     let sent = 0;
     try {
       // E4: after a broken attempt, ask what arrived (a stale kept-alive socket sent nothing).
-      if (restart && previous && !(previous instanceof StaleConnection)) start = await resumePoint(url, restart, body.length!, current, signal);
+      if (restart && ((previous && !(previous instanceof StaleConnection)) || (restart.resumeFirst && attempts === 1))) start = await resumePoint(url, restart, body.length!, current, signal);
       const part = restart ? rangedBody(restart, body.length!, start) : undefined;
       const h = part ? { ...headers, ...part.headers } : headers;
       res = await postOnce(url, h, part?.body ?? body, current, { ...events, onProgress: (n) => { sent = n; events.onProgress?.(n); } }, signal, fresh);

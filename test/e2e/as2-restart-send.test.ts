@@ -23,7 +23,7 @@ const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfi
 const MiB = 1024 * 1024;
 
 interface Conn { method: string; headerBytes: number; bodyBytes: number; cut: boolean }
-interface Relay { url: string; conns: Conn[]; cutNextPostAt?: number; refuseHead?: boolean }
+interface Relay { url: string; conns: Conn[]; cutNextPostAt?: number; refuseHead?: boolean; onBody?: (c: Conn) => void }
 
 /**
  * A byte-level relay: headers are read to learn the method, then everything is forwarded with
@@ -68,6 +68,7 @@ async function startRelay(target: string): Promise<Relay> {
         return;
       }
       conn.bodyBytes += chunk.length;
+      relay.onBody?.(conn);
       if (!up.write(chunk)) {
         client.pause();
         up.once("drain", () => client.resume());
@@ -246,3 +247,52 @@ for (const [name, refuseHead] of [["HEAD answered 200 with Content-Length 0 and 
     assert.equal(await sha256File(join(inbox, file)), sourceSha);
   });
 }
+
+test("as2 send SIGKILLed mid-transfer: its built message stays; as2 send --restart asks (HEAD) first and sends only the rest, same ETag and Message-ID; stored once, MIC verified", { timeout: 300_000 }, async (t) => {
+  const source = join(dir, "out", "killed-64m.bin");
+  const sourceSha = makeSource(source, 64 * MiB);
+  const relay = await startRelay(restartReceiver.url);
+  const killAt = Math.floor(64 * MiB * (0.1 + 0.8 * Math.random()));
+  t.diagnostic(`SIGKILL after ${killAt} body bytes`);
+  let pid = 0;
+  let killed = false;
+  relay.onBody = (c) => {
+    if (!killed && c.method === "POST" && c.bodyBytes >= killAt) {
+      killed = true;
+      process.kill(pid, "SIGKILL");
+    }
+  };
+  const config = senderCfg("myco-killed", relay.url);
+  const first = await as2(["send", "--config", config, "--partner", "acme", "--json", source], { onSpawn: (p) => { pid = p; } });
+  assert.equal(first.signal, "SIGKILL", first.stderr);
+  relay.onBody = undefined;
+  const forwarded = relay.conns.filter((c) => c.method === "POST")[0]!.bodyBytes;
+  const jobsDir = join(dir, "myco-killed-data", "jobs");
+  const runId = readdirSync(jobsDir).find((n) => n.endsWith(".json"))!.replace(/\.json$/, "");
+  const killedId = (JSON.parse(readFileSync(join(jobsDir, `${runId}.json`), "utf8")) as JobRecord).files[0]!.as2MessageId;
+  // The receiver kept what arrived before the connection died with the sender.
+  await restartReceiver.waitFor((e) => e.event === "partial" && e.messageId === killedId && Number(e.bytes) > 0);
+
+  const again = await as2(["send", "--config", config, "--restart", runId, "--json"]);
+  assert.equal(again.status, 0, again.stderr + again.stdout);
+  const job = jobOf(again.stdout, again.stderr);
+  assert.equal(job.state, "SUCCESS");
+  const original = JSON.parse(readFileSync(join(jobsDir, `${runId}.json`), "utf8")) as JobRecord;
+  assert.equal(job.files[0]!.as2MessageId, original.files[0]!.as2MessageId, "the same Message-ID");
+  const detail = job.sendDetails![0]!;
+  assert.equal(detail.restart!.etag, original.sendDetails![0]!.resume!.etag, "the same ETag: the partner's partial is found");
+  const conns = relay.conns.slice(1);
+  assert.equal(conns[0]!.method, "HEAD", "the restart asks before it sends");
+  const posts = conns.filter((c) => c.method === "POST");
+  assert.equal(posts.length, 1);
+  const missing = detail.bodyBytes - forwarded;
+  t.diagnostic(`message ${detail.bodyBytes} bytes; before the kill ${forwarded}; after the restart ${posts[0]!.bodyBytes} (missing ${missing})`);
+  assert.ok(Math.abs(posts[0]!.bodyBytes - missing) <= MiB, `sent ${posts[0]!.bodyBytes}, ${missing} were missing`);
+  assert.equal(detail.restart!.resumedAt, detail.bodyBytes - posts[0]!.bodyBytes);
+  assert.equal(detail.mdnChecks!.mic.verdict, "pass");
+  assert.equal(detail.mdnChecks!.signature.verdict, "pass");
+  const inbox = join(dir, "acme-data", "inbox", "myco");
+  assert.deepEqual(readdirSync(inbox).filter((n) => n.startsWith("killed-64m")), ["killed-64m.bin"]);
+  assert.equal(await sha256File(join(inbox, "killed-64m.bin")), sourceSha);
+  assert.deepEqual(readdirSync(join(dir, "myco-killed-data", "spool")), [], "the kept message is gone once resent");
+});
