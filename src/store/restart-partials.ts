@@ -39,6 +39,13 @@ export interface PartialMeta {
   created: string;
   /** Last write: what maxAge is measured from. */
   updated: string;
+  /**
+   * The message went through the pipeline and has its outcome on record: the bytes are gone, the
+   * marker stays (until maxAge) so that a HEAD still says "all held" and the sender's last-byte
+   * POST gets the recorded MDN as a duplicate, instead of the whole message being sent again
+   * because the answer to the last POST was lost.
+   */
+  done?: boolean;
 }
 
 /**
@@ -109,6 +116,10 @@ export class Partial {
       await rm(this.part, { force: true });
       return undefined;
     }
+    if (m.done) {
+      await rm(this.part, { force: true });
+      return m;
+    }
     const size = await stat(this.part).then((s) => s.size, () => -1);
     if (size < 0) {
       await rm(this.metaPath, { force: true });
@@ -130,6 +141,12 @@ export class Partial {
       return settled;
     }
     return m;
+  }
+
+  /** The message is recorded: keep only the marker (PartialMeta.done); the marker first, so a crash between leaves a done marker. */
+  async finish(m: PartialMeta, now: Date): Promise<void> {
+    await this.writeMeta({ ...m, durable: m.total, done: true, updated: now.toISOString() });
+    await rm(this.part, { force: true });
   }
 
   async remove(): Promise<void> {

@@ -323,7 +323,8 @@ export async function postMessage(headers: Record<string, string>, body: Request
       await sleep(spec.retryIntervalMs, signal);
       continue;
     }
-    if (retryStatus(res.status) && retry < spec.retries) {
+    // AS2 Restart: 416 says the server holds another length than we asked from (E5): ask again.
+    if ((retryStatus(res.status) || (restart && res.status === 416)) && retry < spec.retries) {
       retry++;
       previous = new As2Error(ErrorCodes.HTTP_STATUS, `HTTP ${res.status} ${res.statusText}`);
       await sleep(spec.retryIntervalMs, signal);

@@ -22,8 +22,8 @@ const dir = tempDir();
 const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfig(dir, name, c);
 const MiB = 1024 * 1024;
 
-interface Conn { method: string; headerBytes: number; bodyBytes: number; cut: boolean }
-interface Relay { url: string; conns: Conn[]; cutNextPostAt?: number; refuseHead?: boolean; onBody?: (c: Conn) => void }
+interface Conn { method: string; headerBytes: number; bodyBytes: number; cut: boolean; loseResponse?: boolean }
+interface Relay { url: string; conns: Conn[]; cutNextPostAt?: number; refuseHead?: boolean; onBody?: (c: Conn) => void; loseNextPostResponse?: boolean }
 
 /**
  * A byte-level relay: headers are read to learn the method, then everything is forwarded with
@@ -53,6 +53,10 @@ async function startRelay(target: string): Promise<Relay> {
           up.destroy();
           return;
         }
+        if (conn.method === "POST" && relay.loseNextPostResponse) {
+          relay.loseNextPostResponse = false;
+          conn.loseResponse = true;
+        }
         if (conn.method === "POST" && relay.cutNextPostAt !== undefined) {
           limit = relay.cutNextPostAt;
           relay.cutNextPostAt = undefined;
@@ -74,7 +78,11 @@ async function startRelay(target: string): Promise<Relay> {
         up.once("drain", () => client.resume());
       }
     });
-    up.on("data", (d: Buffer) => { if (!client.destroyed) client.write(d); });
+    up.on("data", (d: Buffer) => {
+      // The answer is lost on its way back: the sender sees its connection reset.
+      if (conn.loseResponse) { conn.cut = true; client.resetAndDestroy(); up.destroy(); return; }
+      if (!client.destroyed) client.write(d);
+    });
     client.on("end", () => { if (!conn.cut) up.end(); });
     up.on("end", () => client.end());
     client.on("error", () => { if (!conn.cut) up.destroy(); });
@@ -214,7 +222,7 @@ test("1 GiB, signed + encrypted, sync signed MDN: cut at a random point, resumed
   assert.match(job.messages[0]!.mdnMessage!.disposition ?? "", /processed$/);
   const stored = join(dir, "acme-data", "inbox", "myco", "big-1g.bin");
   assert.equal(await sha256File(stored), sourceSha, "the stored file is the source, byte for byte");
-  assert.deepEqual(readdirSync(join(dir, "acme-data", "spool", "restart")).filter((n) => !n.startsWith(".")), [], "the partial is gone");
+  assert.deepEqual(readdirSync(join(dir, "acme-data", "spool", "restart")).filter((n) => n.endsWith(".part")), [], "the partial's bytes are gone");
   assert.deepEqual(readdirSync(join(dir, "myco-data", "spool")), [], "the sender's spool is gone");
 
   const receiverPeak = peakOf(restartReceiver.proc.pid!)!;
@@ -266,12 +274,13 @@ test("as2 send SIGKILLed mid-transfer: its built message stays; as2 send --resta
   const first = await as2(["send", "--config", config, "--partner", "acme", "--json", source], { onSpawn: (p) => { pid = p; } });
   assert.equal(first.signal, "SIGKILL", first.stderr);
   relay.onBody = undefined;
-  const forwarded = relay.conns.filter((c) => c.method === "POST")[0]!.bodyBytes;
   const jobsDir = join(dir, "myco-killed-data", "jobs");
   const runId = readdirSync(jobsDir).find((n) => n.endsWith(".json"))!.replace(/\.json$/, "");
   const killedId = (JSON.parse(readFileSync(join(jobsDir, `${runId}.json`), "utf8")) as JobRecord).files[0]!.as2MessageId;
   // The receiver kept what arrived before the connection died with the sender.
   await restartReceiver.waitFor((e) => e.event === "partial" && e.messageId === killedId && Number(e.bytes) > 0);
+  // Read once the connection has ended: bytes in socket buffers went on after the kill.
+  const forwarded = relay.conns.filter((c) => c.method === "POST")[0]!.bodyBytes;
 
   const again = await as2(["send", "--config", config, "--restart", runId, "--json"]);
   assert.equal(again.status, 0, again.stderr + again.stdout);
@@ -295,4 +304,23 @@ test("as2 send SIGKILLed mid-transfer: its built message stays; as2 send --resta
   assert.deepEqual(readdirSync(inbox).filter((n) => n.startsWith("killed-64m")), ["killed-64m.bin"]);
   assert.equal(await sha256File(join(inbox, "killed-64m.bin")), sourceSha);
   assert.deepEqual(readdirSync(join(dir, "myco-killed-data", "spool")), [], "the kept message is gone once resent");
+});
+
+test("the answer to the POST that completed the message is lost: the retry's HEAD says all is held, one byte is sent again, and the recorded MDN comes back as a duplicate; stored once", { timeout: 300_000 }, async () => {
+  const source = join(dir, "out", "lost-answer.bin");
+  const sourceSha = makeSource(source, 24 * MiB);
+  const relay = await startRelay(restartReceiver.url);
+  relay.loseNextPostResponse = true;
+  const r = await as2(["send", "--config", senderCfg("myco-lost", relay.url), "--partner", "acme", "--json", source]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const job = jobOf(r.stdout, r.stderr);
+  const detail = job.sendDetails![0]!;
+  assert.deepEqual(relay.conns.map((c) => [c.method, c.bodyBytes]), [["POST", detail.bodyBytes], ["HEAD", 0], ["POST", 1]]);
+  assert.deepEqual({ resumedAt: detail.restart!.resumedAt, bytesSent: detail.restart!.bytesSent }, { resumedAt: detail.bodyBytes - 1, bytesSent: 1 });
+  assert.equal(detail.mdnChecks!.mic.verdict, "pass");
+  assert.equal(detail.mdnChecks!.signature.verdict, "pass");
+  await restartReceiver.waitFor((e) => e.event === "duplicate" && e.messageId === job.files[0]!.as2MessageId);
+  const inbox = join(dir, "acme-data", "inbox", "myco");
+  assert.deepEqual(readdirSync(inbox).filter((n) => n.startsWith("lost-answer")), ["lost-answer.bin"]);
+  assert.equal(await sha256File(join(inbox, "lost-answer.bin")), sourceSha);
 });

@@ -10,11 +10,14 @@
  * answer is 416 with `Content-Range: bytes *\/<held>` (E5). A second transfer on an ETag being
  * written gets 500 (E5). Once all `total` bytes are held, the whole message goes through the
  * normal receive pipeline from the partial file, and this last POST gets its answer (the sync
- * MDN): the exactly-once rules, the MIC and the signature are those of any message.
+ * MDN): the exactly-once rules, the MIC and the signature are those of any message. Its bytes
+ * then go, but a marker stays until maxAge: a sender whose answer was lost is told "all held",
+ * resends the last byte, and gets the recorded MDN as a duplicate (X6).
  */
 import { createReadStream } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { crashPoint } from "../crash-point.js";
+import { guardSpace } from "../disk-space.js";
 import { Partial, PartialWriter, partialsDir, sweepPartials, type PartialMeta } from "../../store/index.js";
 import type { As2Config } from "../../config/schema.js";
 import { parseDuration } from "../../config/duration.js";
@@ -99,16 +102,23 @@ export async function upload(u: Upload): Promise<UploadResult> {
   try {
     let meta: PartialMeta | undefined = await p.settle();
     if (meta && expired(u.config, meta, u.now())) meta = undefined;
+    // A done marker whose message the ledger does not hold as taken (it failed, and is to be
+    // processed anew): nothing is held any more; the sender is told so (416, then HEAD: 0).
+    if (meta?.done) {
+      await p.remove();
+      meta = undefined;
+    }
     const { start, total } = u.range;
     if (meta && (meta.total !== total || meta.messageId !== u.messageId) && start !== 0) {
       return { kind: "bad-range", held: meta.durable, why: meta.total !== total ? `the transfer is ${meta.total} bytes, not ${total}` : `the transfer is message ${meta.messageId}` };
     }
     const held = meta && meta.total === total && meta.messageId === u.messageId ? meta.durable : 0;
     if (start > held) return { kind: "bad-range", held, why: `bytes from ${start} on, but ${held} are held` };
+    const body = guardSpace(u.body, p.part, u.config.receive.minFreeBytes);
     const writer = await PartialWriter.open(p, { from: u.from, etag: u.range.etag, messageId: u.messageId, total, ...(start > 0 && meta ? { created: meta.created } : {}) }, start, u.now());
     let broken: unknown;
     try {
-      for await (const chunk of u.body) {
+      for await (const chunk of body) {
         if (writer.held + chunk.byteLength > total) throw new Error(`the body goes beyond the ${total} bytes of Content-Range`);
         await writer.write(chunk, u.now);
       }
@@ -118,7 +128,10 @@ export async function upload(u: Upload): Promise<UploadResult> {
     const now = await writer.close(u.now());
     if (broken !== undefined || now < total) return { kind: "partial", held: now, total, ...(broken !== undefined ? { broken } : {}) };
     crashPoint("receive:restart-whole");
-    if (await u.deliver(createReadStream(p.part, { highWaterMark: 256 * 1024 }), total)) await p.remove();
+    if (await u.deliver(createReadStream(p.part, { highWaterMark: 256 * 1024 }), total)) {
+      const m = await p.meta();
+      if (m) await p.finish(m, u.now());
+    }
     return { kind: "complete" };
   } finally {
     await lock.release();
