@@ -234,3 +234,20 @@ test("an expired partial: HEAD answers 0 and removes it; as2 prune removes one o
     assert.ok(!existsSync(part) && !existsSync(metaFile), `${how}: the partial is gone`);
   }
 });
+
+for (const [k, point] of [[4, "receive:restart-whole"], [5, "receive:committed"]] as const) {
+  test(`a receiver killed at ${point} (every byte held, the message not answered): HEAD says all is held, the last byte completes it; stored once`, async () => {
+    const m = messages[k]!;
+    const etag = newTag();
+    const total = m.req.body.length;
+    // A second receiver on the same data folder, which kills itself at the crash point.
+    const doomed = await startAs2Receive(acmeConfig, [], { AS2KIT_CRASH_AT: point });
+    await assert.rejects(exchange(doomed.url, "POST", ranged(m.req, etag, 0), m.req.body), "no answer: the receiver died");
+    assert.equal((await doomed.exited).signal, "SIGKILL");
+    const { held } = await heldOf(m.req, etag);
+    assert.equal(held, total, "every byte is held");
+    positive(await exchange(acme.url, "POST", ranged(m.req, etag, total - 1), m.req.body.subarray(total - 1)));
+    assert.deepEqual(readdirSync(inbox()).filter((n) => n.startsWith(m.name.replace(/\.bin$/, ""))), [m.name]);
+    assert.equal(sha256(readFileSync(join(inbox(), m.name))), sha256(m.payload));
+  });
+}
