@@ -23,6 +23,7 @@ import { createHash } from "node:crypto";
 import { mkdir, open, opendir, readFile, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { writeFileAtomic } from "./atomic-file.js";
 import { liveHolder, tryOwnerLock, type OwnerLockInfo } from "./owner-lock.js";
 
@@ -233,12 +234,16 @@ export async function sweepPartials(dataDir: string, before: number, dryRun = fa
     const part = join(dir, `${key}.part`);
     const metaPath = join(dir, `${key}.json`);
     const lock = join(dir, `${key}.lock`);
-    if (await liveHolder(lock)) continue;
     const meta = await readFile(metaPath, "utf8").then((t) => JSON.parse(t) as PartialMeta, () => undefined);
     const partStat = await stat(part).catch(() => undefined);
     const last = meta ? Date.parse(meta.updated) : (partStat?.mtimeMs ?? 0);
     // A half-made pair younger than the cutoff may be a writer between its two first writes.
     if (!(last < before)) continue;
+    // A live transfer writes a mark every CHECKPOINT_BYTES, and receive.requestTimeout ends a
+    // silent one: a lock on a partial this stale is a dead writer's, even one on another host
+    // (a shared data folder), whose life cannot be tested from here.
+    const holder = await liveHolder(lock);
+    if (holder && holder.owner.host === hostname()) continue;
     out.count++;
     out.bytes += partStat?.size ?? 0;
     if (!dryRun) {

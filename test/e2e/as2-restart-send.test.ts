@@ -23,7 +23,7 @@ const cfg = (name: string, c: Record<string, unknown>): string => writeJsonConfi
 const MiB = 1024 * 1024;
 
 interface Conn { method: string; headerBytes: number; bodyBytes: number; cut: boolean; loseResponse?: boolean }
-interface Relay { url: string; conns: Conn[]; cutNextPostAt?: number; refuseHead?: boolean; onBody?: (c: Conn) => void; loseNextPostResponse?: boolean }
+interface Relay { url: string; conns: Conn[]; cutNextPostAt?: number; headAnswer?: string; onBody?: (c: Conn) => void; loseNextPostResponse?: boolean }
 
 /**
  * A byte-level relay: headers are read to learn the method, then everything is forwarded with
@@ -47,9 +47,9 @@ async function startRelay(target: string): Promise<Relay> {
         if (end < 0) return;
         conn.method = head.subarray(0, head.indexOf(" ")).toString("latin1");
         conn.headerBytes = end + 4;
-        if (conn.method === "HEAD" && relay.refuseHead) {
+        if (conn.method === "HEAD" && relay.headAnswer) {
           conn.cut = true;
-          client.end("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+          client.end(relay.headAnswer);
           up.destroy();
           return;
         }
@@ -231,17 +231,24 @@ test("1 GiB, signed + encrypted, sync signed MDN: cut at a random point, resumed
   assert.ok(receiverPeak < 200 * MiB, `as2 receive peaked at ${receiverPeak} bytes`);
 });
 
-for (const [name, refuseHead] of [["HEAD answered 200 with Content-Length 0 and no AS2-Restart", false], ["HEAD refused (405)", true]] as const) {
+const HEAD_ANSWERS = {
+  "as2kit-plain": undefined,
+  "405": "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+  // A server that knows nothing of restart and gives HEAD the length of some page: "auto" must not resume at it.
+  "page": "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5120\r\nConnection: close\r\n\r\n",
+} as const;
+for (const [name, variant] of [["HEAD answered 200 with Content-Length 0 and no AS2-Restart", "as2kit-plain"], ["HEAD refused (405)", "405"], ["HEAD answered 200 with a page's Content-Length and no sign of restart", "page"]] as const) {
   test(`a receiver without restart (${name}): the sender resends everything; stored once`, { timeout: 300_000 }, async (t) => {
-    const file = `plain-${refuseHead ? "405" : "200"}.bin`;
+    const file = `plain-${variant}.bin`;
     const source = join(dir, "out", file);
     const sourceSha = makeSource(source, 24 * MiB);
     const relay = await startRelay(plainReceiver.url);
-    relay.refuseHead = refuseHead;
+    const answer = HEAD_ANSWERS[variant];
+    if (answer) relay.headAnswer = answer;
     const cutAt = Math.floor(24 * MiB * (0.1 + 0.8 * Math.random()));
     relay.cutNextPostAt = cutAt;
     t.diagnostic(`cut after ${cutAt} body bytes`);
-    const r = await as2(["send", "--config", senderCfg(`myco-plain-${refuseHead ? "405" : "200"}`, relay.url), "--partner", "acme", "--json", source]);
+    const r = await as2(["send", "--config", senderCfg(`myco-plain-${variant}`, relay.url), "--partner", "acme", "--json", source]);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     const job = jobOf(r.stdout, r.stderr);
     const detail = job.sendDetails![0]!;
