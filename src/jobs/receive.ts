@@ -413,45 +413,45 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
 
     /** The pipeline on a whole message (from the request, or from a completed partial) and its answer. */
     async function deliver(body: AsyncIterable<Uint8Array>, declared: number | undefined, problem: (e: unknown) => As2Error | undefined): Promise<Outcome["kind"]> {
-    const outcome: Outcome = await receiveMessage(s, {
-      from, messageId, partner: partnerName, headers: { ...keptHeaders(req), ...(declared !== undefined ? { "content-length": String(declared) } : {}) },
-      mdnRequest: {
-        wanted: mdnWanted, signed: signMdn, to,
-        ...(asyncUrl ? { asyncUrl } : {}),
-        ...(micChoice ? { micAlgorithm: micChoice.algorithm, micToken: micChoice.token } : {}),
-        ...(req.headers.subject ? { subject: req.headers.subject as string } : {}),
-        ...(req.headers.date ? { date: req.headers.date } : {}),
-      },
-    }, {
-      remote, body, startedBy: `${from} from ${remote}`, bodyProblem: problem, ...(declared !== undefined ? { declaredBytes: declared } : {}),
-      details: {
-        remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, serverPort: req.socket.localPort,
-        username: user?.username, contentType,
-        mdnType: mdnWanted ? (asyncUrl ? "async" : "sync") : undefined, mdnSigned: signMdn, mdnSent: false,
-        ...advertised(req.headers),
-      },
-      acceptNow: async () => { send(res, 200, {}); },
-    });
-    switch (outcome.kind) {
-      case "accepted":
-        break;
-      case "refused":
-        refuse(res, outcome.status, outcome.text);
-        break;
-      case "busy":
-        event({ event: "rejected", remote, partner: partnerName, messageId, status: 503, detail: outcome.text });
-        refuse(res, 503, outcome.text, { "Retry-After": String(outcome.retryAfter) });
-        break;
-      case "answer": {
-        const entry = outcome.entry;
-        const delivered = !req.socket.destroyed;
-        if (delivered) answerSync(res, entry.mdn, entry.outcome === "failed" ? entry.error : undefined);
-        // A duplicate's entry is answered already; a new message's becomes so now.
-        if (entry.step !== "answered") await markAnswered(s, entry, { delivered }, outcome.record);
-        break;
+      const outcome: Outcome = await receiveMessage(s, {
+        from, messageId, partner: partnerName, headers: { ...keptHeaders(req), ...(declared !== undefined ? { "content-length": String(declared) } : {}) },
+        mdnRequest: {
+          wanted: mdnWanted, signed: signMdn, to,
+          ...(asyncUrl ? { asyncUrl } : {}),
+          ...(micChoice ? { micAlgorithm: micChoice.algorithm, micToken: micChoice.token } : {}),
+          ...(req.headers.subject ? { subject: req.headers.subject as string } : {}),
+          ...(req.headers.date ? { date: req.headers.date } : {}),
+        },
+      }, {
+        remote, body, startedBy: `${from} from ${remote}`, bodyProblem: problem, ...(declared !== undefined ? { declaredBytes: declared } : {}),
+        details: {
+          remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, serverPort: req.socket.localPort,
+          username: user?.username, contentType,
+          mdnType: mdnWanted ? (asyncUrl ? "async" : "sync") : undefined, mdnSigned: signMdn, mdnSent: false,
+          ...advertised(req.headers),
+        },
+        acceptNow: async () => { send(res, 200, {}); },
+      });
+      switch (outcome.kind) {
+        case "accepted":
+          break;
+        case "refused":
+          refuse(res, outcome.status, outcome.text);
+          break;
+        case "busy":
+          event({ event: "rejected", remote, partner: partnerName, messageId, status: 503, detail: outcome.text });
+          refuse(res, 503, outcome.text, { "Retry-After": String(outcome.retryAfter) });
+          break;
+        case "answer": {
+          const entry = outcome.entry;
+          const delivered = !req.socket.destroyed;
+          if (delivered) answerSync(res, entry.mdn, entry.outcome === "failed" ? entry.error : undefined);
+          // A duplicate's entry is answered already; a new message's becomes so now.
+          if (entry.step !== "answered") await markAnswered(s, entry, { delivered }, outcome.record);
+          break;
+        }
       }
-    }
-    return outcome.kind;
+      return outcome.kind;
     }
   }
 
