@@ -30,7 +30,7 @@ export function renderPrune(r: PruneReport): string {
     line("job records and index entries", r.jobs),
     line("sent-message index entries", r.sentIndex),
     line(`duplicate entries (before ${r.duplicates.keptUntil})`, r.duplicates),
-    line("spool leftovers", r.spool),
+    line("spool leftovers and partial uploads", r.spool),
     line("temp files", r.temp),
     ...(r.inbox ? [line("inbox files", r.inbox)] : []),
   ].join("\n");
@@ -41,7 +41,7 @@ export async function pruneCommand(flags: PruneFlags, g: GlobalOptions): Promise
   const ctx = await loadContext(g);
   const store = openStore(ctx.config);
   const inboxDirs = flags.inbox ? [...new Set(Object.keys(ctx.config.partners).map((p) => inboxOf(ctx.config, p)))] : undefined;
-  const report = await pruneFiles(ctx.config.dataDir, store, { olderThanMs, dryRun: !!flags.dryRun, inboxDirs });
+  const report = await pruneFiles(ctx.config.dataDir, store, { olderThanMs, dryRun: !!flags.dryRun, inboxDirs, partialMaxAgeMs: parseDuration(ctx.config.receive.restart.maxAge) });
   if (g.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${renderPrune(report)}\n`);
   return EXIT.OK;

@@ -63,7 +63,11 @@ async function fromEarlierJob(store: JobRecordStore, where: string, flags: SendF
   const files = flags.rerun
     ? record.files.map((f) => ({ path: f.name }))
     // Restart: only what did not succeed, under its original Message-ID (contract §2).
-    : record.files.filter((f) => f.status !== "SUCCESS").map((f) => ({ path: f.name, messageId: f.as2MessageId }));
+    : record.files.filter((f) => f.status !== "SUCCESS").map((f) => {
+      // A transfer the dead job began with AS2 Restart: resumed from its kept message.
+      const resume = f.as2MessageId ? record.sendDetails?.find((d) => d.as2MessageId === f.as2MessageId)?.resume : undefined;
+      return { path: f.name, messageId: f.as2MessageId, ...(resume ? { resume } : {}) };
+    });
   return { record, files };
 }
 

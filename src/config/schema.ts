@@ -108,6 +108,18 @@ const quirksSchema = z.strictObject({
     .describe("a signed MDN without Received-Content-MIC (pyas2lib, for unsigned messages): a failed file (RFC 4130 §7.4.3), or a warning"),
 });
 
+/**
+ * AS2 Restart as a receiver. Off by default: turning it on spools a POST that carries an ETag to
+ * disk before it is processed (so its bytes survive a broken connection), keeps partial uploads
+ * on disk for maxAge, and advertises AS2-Restart to every partner - a promise the operator makes.
+ */
+const restartReceiveSchema = z.strictObject({
+  enabled: z.boolean().default(false)
+    .describe("keep partial uploads keyed by (AS2-From, ETag), answer HEAD with the bytes held, accept Content-Range continuations, and advertise AS2-Restart in EDIINT-Features; off by default (see README \"AS2 Restart\")"),
+  maxAge: z.string().refine((v) => parseDuration(v) !== undefined, { message: `must be ${DURATION_FORMS}` }).default("24h")
+    .describe("a partial upload not written to for this long is removed (at start, every 10 minutes, on HEAD and by as2 prune); a HEAD then answers 0 and the sender starts again; e.g. 24h (covers retry policies and a next-day as2 send --restart)"),
+});
+
 export const PRESETS = ["legacy", "modern"] as const;
 
 export const partnerSchema = z.strictObject({
@@ -146,6 +158,10 @@ export const partnerSchema = z.strictObject({
   quirks: quirksSchema.default(() => quirksSchema.parse({})).describe("named interop settings for products that deviate from the RFCs; README \"Partner quirks and presets\""),
   deleteSourceFiles: z.boolean().default(false).describe("delete each sent file once its positive MDN (or, with mdn.request \"none\", its 2xx answer) confirms it; flag --delete-source"),
   notify: notifySchema.optional().describe("job notifications for this partner's jobs, instead of the top-level notify"),
+  restart: z.union([z.literal("auto"), z.boolean()]).default("auto")
+    .describe("AS2 Restart (draft-harding-as2-restart-07) for messages of at least restartMinBytes: they carry an ETag and Content-Range, and a retry after a broken transfer first asks (HEAD) how many bytes the partner holds and sends only the rest. \"auto\": the HEAD's byte count is trusted only when the answer shows restart support (AS2-Restart in its EDIINT-Features, or our ETag echoed), else everything is sent again; true: any 2xx HEAD's count is trusted (partners that do not say so); false: never (no ETag, whole resends)"),
+  restartMinBytes: z.number().int().min(0).default(8 * 1024 * 1024)
+    .describe("smallest message (bytes as sent) that uses AS2 Restart; below it a whole resend costs little and the extra HEAD is not worth it; 0: every message"),
 });
 
 export const configSchema = z
@@ -198,6 +214,8 @@ export const configSchema = z
         maxHeaderCount: positiveInt.default(200).describe("header lines per request; more get 431"),
         minFreeBytes: z.number().int().min(0).default(1024 ** 3).describe("free space kept on the inbox's file system; 0 keeps none (explicitly)"),
         workers: positiveInt.max(256).optional().describe("processes sharing the port and the store (default: the number of cores; --once uses 1)"),
+        restart: restartReceiveSchema.default(() => restartReceiveSchema.parse({}))
+          .describe("AS2 Restart (draft-harding-as2-restart-07, README \"AS2 Restart\"): keep partial uploads of POSTs that carry an ETag, so that a sender whose connection broke sends only the rest"),
         retention: z.strictObject({
           olderThan: z.string().refine((v) => parseDuration(v) !== undefined, { message: `must be ${DURATION_FORMS}` })
             .describe("age past which `as2 prune` removes finished jobs and what belongs to them; e.g. 90d"),
@@ -206,7 +224,7 @@ export const configSchema = z
       })
       .default(() => ({
         host: "0.0.0.0", port: 4080, path: "/as2", maxMessageBytes: 10 * 1024 ** 3, maxHeaderBytes: 64 * 1024, maxInflatedBytes: 10 * 1024 ** 3, requestTimeout: 600,
-        maxConnections: 1000, headersTimeout: 30, maxHeaderCount: 200, minFreeBytes: 1024 ** 3,
+        maxConnections: 1000, headersTimeout: 30, maxHeaderCount: 200, minFreeBytes: 1024 ** 3, restart: restartReceiveSchema.parse({}),
       }))
       .describe("the server of as2 receive: where it listens and its limits (every limit is an explicit number)"),
     notify: notifySchema.optional().describe("job notifications (contract §6) for every partner without its own notify; a failed one is a warning, never a failed job"),

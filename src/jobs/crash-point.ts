@@ -13,6 +13,8 @@ for (const item of (process.env.AS2KIT_CRASH_AT ?? "").split(",").map((s) => s.t
 export type CrashPoint =
   | "receive:reserved" | "receive:spooled" | "receive:accepted" | "receive:opened" | "receive:linked"
   | "receive:committed" | "receive:recorded" | "receive:queued" | "receive:answered"
+  /** AS2 Restart: the partial holds every byte, the pipeline has not begun (receive/restart.ts). */
+  | "receive:restart-whole"
   | "send:started" | "send:spooled" | "send:posted" | "send:recorded"
   /** A job notification is in the store's queue, not yet posted / posted, not yet removed (notify.ts). */
   | "notify:queued" | "notify:posted"

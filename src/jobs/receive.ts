@@ -26,6 +26,9 @@ import { receiveMessage, type Outcome } from "./receive/pipeline.js";
 import { recoverAll, sweepSpool } from "./receive/recover.js";
 import { markAnswered } from "./receive/record.js";
 import { inboxOf, type ReceiveEvent, type Services } from "./receive/services.js";
+import { collectPartials, heldBytes, rangeOf, restartEnabled, transferTag, upload, withRestartFeature } from "./receive/restart.js";
+import { EDIINT_FEATURES } from "../core/message/build.js";
+import { Partial, partialsDir, stepIndex } from "../store/index.js";
 
 export { inboxOf, type ReceiveEvent } from "./receive/services.js";
 
@@ -188,6 +191,9 @@ const STORE_RETRY_AFTER_SECONDS = 5;
 /** Retry-After when the disk is short of the reserve: space comes back when someone acts. */
 const LOW_SPACE_RETRY_AFTER_SECONDS = 300;
 
+/** How often expired AS2 Restart partials are looked for while the receiver runs. */
+const PARTIALS_GC_INTERVAL_MS = 600_000;
+
 /** Periodic recovery: messages whose receiver died while this one runs (another process on the data folder). */
 const RECOVERY_INTERVAL_MS = 30_000;
 
@@ -224,9 +230,17 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     // A verified payload an unfinished entry still names stays, even when its writer is dead:
     // another worker may have taken the entry over and not yet adopted the file (recover.ts).
     const named = new Set((await store.received.unfinished()).flatMap((e) => (e.tmp ? [e.tmp] : [])));
-    const swept = (await sweepInboxes(config, named)) + (await sweepSpool(s));
+    const swept = (await sweepInboxes(config, named)) + (await sweepSpool(s)) + (restartEnabled(config) ? await collectPartials(config, now()) : 0);
     delivery.start();
-    recovery = setInterval(() => void recoverAll(s).catch((e: Error) => event({ event: "error", detail: `recovery: ${e.message}` })), RECOVERY_INTERVAL_MS);
+    let partialsCollected = Date.now();
+    recovery = setInterval(() => {
+      void recoverAll(s).catch((e: Error) => event({ event: "error", detail: `recovery: ${e.message}` }));
+      // E5: stale partial uploads go (a HEAD for one also removes it; as2 prune does too).
+      if (restartEnabled(config) && Date.now() - partialsCollected >= PARTIALS_GC_INTERVAL_MS) {
+        partialsCollected = Date.now();
+        void collectPartials(config, now()).catch((e: Error) => event({ event: "error", detail: `restart partials: ${e.message}` }));
+      }
+    }, RECOVERY_INTERVAL_MS);
     recovery.unref();
     return { recovered, swept };
   }
@@ -265,8 +279,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     }
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== config.receive.path) return refuse(res, 404, `no AS2 endpoint at ${url.pathname}; it is ${config.receive.path}`);
-    // X3: HEAD on the endpoint answers 200 with an empty body.
-    if (req.method === "HEAD") { res.writeHead(200, { "Content-Length": "0" }); res.end(); return; }
+    if (req.method === "HEAD") return answerHead(req, res, remote);
     if (req.method !== "POST") return refuse(res, 405, "AS2 messages are POSTed", { Allow: "POST, HEAD" });
     const length = Number(req.headers["content-length"] ?? NaN);
     const tooLarge = `the message is larger than receive.maxMessageBytes (${config.receive.maxMessageBytes} bytes)`;
@@ -356,47 +369,137 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
         return refuse(res, 503, `${(e as Error).message}; try again later`, { "Retry-After": String(LOW_SPACE_RETRY_AFTER_SECONDS) });
       }
     }
-    const outcome: Outcome = await receiveMessage(s, {
-      from, messageId, partner: partnerName, headers: keptHeaders(req),
-      mdnRequest: {
-        wanted: mdnWanted, signed: signMdn, to,
-        ...(asyncUrl ? { asyncUrl } : {}),
-        ...(micChoice ? { micAlgorithm: micChoice.algorithm, micToken: micChoice.token } : {}),
-        ...(req.headers.subject ? { subject: req.headers.subject as string } : {}),
-        ...(req.headers.date ? { date: req.headers.date } : {}),
-      },
-    }, {
-      remote, body: rest, startedBy: `${from} from ${remote}`, bodyProblem, ...(Number.isFinite(length) ? { declaredBytes: length } : {}),
-      details: {
-        remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, serverPort: req.socket.localPort,
-        username: user?.username, contentType,
-        mdnType: mdnWanted ? (asyncUrl ? "async" : "sync") : undefined, mdnSigned: signMdn, mdnSent: false,
-        ...advertised(req.headers),
-      },
-      acceptNow: async () => { send(res, 200, {}); },
-    });
-    switch (outcome.kind) {
-      case "accepted":
-        return;
-      case "refused":
-        return refuse(res, outcome.status, outcome.text);
-      case "busy":
-        event({ event: "rejected", remote, partner: partnerName, messageId, status: 503, detail: outcome.text });
-        return refuse(res, 503, outcome.text, { "Retry-After": String(outcome.retryAfter) });
-      case "answer": {
-        const entry = outcome.entry;
-        const delivered = !req.socket.destroyed;
-        if (delivered) answerSync(res, entry.mdn, entry.outcome === "failed" ? entry.error : undefined);
-        // A duplicate's entry is answered already; a new message's becomes so now.
-        if (entry.step !== "answered") await markAnswered(s, entry, { delivered }, outcome.record);
-        return;
+    // AS2 Restart (E3-E5): a POST with a strong ETag is kept as a partial upload first.
+    const range = restartEnabled(config) ? rangeOf(req.headers, Number.isFinite(length) ? length : undefined) : undefined;
+    if (range && !(await takenAlready(from, messageId))) {
+      const held = async () => (await new Partial(partialsDir(config.dataDir), from, range.etag).meta())?.durable ?? 0;
+      if ("problem" in range) {
+        event({ event: "rejected", remote, partner: partnerName, messageId, status: 416, detail: range.problem });
+        return refuse(res, 416, range.problem, { "Content-Range": `bytes */${await held()}` });
+      }
+      if (range.total > config.receive.maxMessageBytes) {
+        event({ event: "rejected", remote, partner: partnerName, messageId, status: 413, detail: `Content-Range total ${range.total}: ${tooLarge}` });
+        return refuse(res, 413, tooLarge);
+      }
+      const result = await upload({
+        config, now, from, messageId, range, body: rest,
+        deliver: async (whole, total) => {
+          const kind = await deliver(whole, total, () => undefined);
+          return kind === "answer" || kind === "accepted";
+        },
+      });
+      switch (result.kind) {
+        case "complete":
+          return;
+        case "locked":
+          event({ event: "rejected", remote, partner: partnerName, messageId, status: 500, detail: `ETag ${range.etag} is being written by another transfer (${result.by})` });
+          return refuse(res, 500, `another transfer of ETag ${range.etag} is in progress (AS2 Restart: one at a time)`);
+        case "bad-range":
+          event({ event: "rejected", remote, partner: partnerName, messageId, status: 416, detail: result.why });
+          return refuse(res, 416, `range not satisfiable: ${result.why}`, { "Content-Range": `bytes */${result.held}` });
+        case "partial": {
+          event({ event: "partial", remote, partner: partnerName, messageId, bytes: result.held, detail: `AS2 Restart ${range.etag}: ${result.held} of ${result.total} bytes held${result.broken !== undefined ? ` (${(bodyProblem(result.broken) ?? (result.broken as Error)).message})` : ""}` });
+          if (result.broken !== undefined) {
+            if (req.socket.destroyed) return;
+            return refuse(res, overLimit() ? 413 : 400, (bodyProblem(result.broken) ?? (result.broken as Error)).message);
+          }
+          // A POST of one part: kept; the sender goes on with the next range.
+          return send(res, 202, { "Content-Type": "text/plain", "Content-Range": `bytes 0-${result.held - 1}/${result.total}` }, `${result.held} of ${result.total} bytes held\n`);
+        }
       }
     }
+    await deliver(rest, Number.isFinite(length) ? length : undefined, bodyProblem);
+    return;
+
+    /** The pipeline on a whole message (from the request, or from a completed partial) and its answer. */
+    async function deliver(body: AsyncIterable<Uint8Array>, declared: number | undefined, problem: (e: unknown) => As2Error | undefined): Promise<Outcome["kind"]> {
+      const outcome: Outcome = await receiveMessage(s, {
+        from, messageId, partner: partnerName, headers: { ...keptHeaders(req), ...(declared !== undefined ? { "content-length": String(declared) } : {}) },
+        mdnRequest: {
+          wanted: mdnWanted, signed: signMdn, to,
+          ...(asyncUrl ? { asyncUrl } : {}),
+          ...(micChoice ? { micAlgorithm: micChoice.algorithm, micToken: micChoice.token } : {}),
+          ...(req.headers.subject ? { subject: req.headers.subject as string } : {}),
+          ...(req.headers.date ? { date: req.headers.date } : {}),
+        },
+      }, {
+        remote, body, startedBy: `${from} from ${remote}`, bodyProblem: problem, ...(declared !== undefined ? { declaredBytes: declared } : {}),
+        details: {
+          remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, serverPort: req.socket.localPort,
+          username: user?.username, contentType,
+          mdnType: mdnWanted ? (asyncUrl ? "async" : "sync") : undefined, mdnSigned: signMdn, mdnSent: false,
+          ...advertised(req.headers),
+        },
+        acceptNow: async () => { send(res, 200, {}); },
+      });
+      switch (outcome.kind) {
+        case "accepted":
+          break;
+        case "refused":
+          refuse(res, outcome.status, outcome.text);
+          break;
+        case "busy":
+          event({ event: "rejected", remote, partner: partnerName, messageId, status: 503, detail: outcome.text });
+          refuse(res, 503, outcome.text, { "Retry-After": String(outcome.retryAfter) });
+          break;
+        case "answer": {
+          const entry = outcome.entry;
+          const delivered = !req.socket.destroyed;
+          if (delivered) answerSync(res, entry.mdn, entry.outcome === "failed" ? entry.error : undefined);
+          // A duplicate's entry is answered already; a new message's becomes so now.
+          if (entry.step !== "answered") await markAnswered(s, entry, { delivered }, outcome.record);
+          break;
+        }
+      }
+      return outcome.kind;
+    }
+  }
+
+  /**
+   * A message the ledger has finished (and not failed): a resend of it, ranged or whole, is a
+   * duplicate as always (X6) and goes straight to the pipeline, which answers the same MDN.
+   */
+  async function takenAlready(from: string, messageId: string): Promise<boolean> {
+    const held = await store.received.get(from, messageId);
+    return !!held && stepIndex(held.step) >= stepIndex("recorded") && held.outcome !== "failed";
+  }
+
+  /**
+   * X3: HEAD on the endpoint answers 200 with an empty body. With AS2 Restart (E4) and an ETag
+   * (or If-Match) from a configured partner, Content-Length is the number of bytes held of that
+   * transfer (0: none, or expired); the answer echoes the ETag and advertises AS2-Restart.
+   */
+  async function answerHead(req: IncomingMessage, res: ServerResponse, remote: string): Promise<void> {
+    const etag = restartEnabled(config) ? transferTag(req.headers) : undefined;
+    const rawFrom = req.headers["as2-from"];
+    const from = typeof rawFrom === "string" ? parseAs2Name(rawFrom) : undefined;
+    const match = from !== undefined ? partnerByAs2Id(config, from) : undefined;
+    if (!etag || !match || !from) {
+      res.writeHead(200, { "Content-Length": "0", ...(restartEnabled(config) ? { "EDIINT-Features": withRestartFeature(EDIINT_FEATURES), "AS2-Version": "1.2" } : {}) });
+      res.end();
+      return;
+    }
+    const [partnerName, partner] = match;
+    if (partner.inbound.users.length) {
+      const user = basicUser(req);
+      if (!user || !partner.inbound.users.some((u) => sameSecret(u.username, user.username) && sameSecret(u.password, user.password))) {
+        event({ event: "rejected", remote, partner: partnerName, status: 401, detail: "HEAD without credentials" });
+        return refuse(res, 401, "authentication required", { "WWW-Authenticate": 'Basic realm="as2kit", charset="UTF-8"' });
+      }
+    }
+    const held = await heldBytes(config, from, etag, now());
+    res.writeHead(200, { "Content-Length": String(held), ETag: etag, "EDIINT-Features": withRestartFeature(EDIINT_FEATURES), "AS2-Version": "1.2" });
+    res.end();
   }
 
   /** X1/X4: the sync MDN is the 200 response, also when it reports an error. */
   function answerSync(res: ServerResponse, mdn: StoredMdn | undefined, failure?: { code: string; message: string; disposition?: string }): void {
-    if (mdn) return send(res, 200, mdnHeaders(mdn.headers), Buffer.from(mdn.body, "base64"));
+    if (mdn) {
+      const headers = mdnHeaders(mdn.headers);
+      // EDIINT-Features is an HTTP header, outside what the MDN's signature covers.
+      if (restartEnabled(config)) headers["EDIINT-Features"] = withRestartFeature(headers["EDIINT-Features"]);
+      return send(res, 200, headers, Buffer.from(mdn.body, "base64"));
+    }
     send(res, failure ? 400 : 200, { "Content-Type": "text/plain" }, failure ? `${failure.disposition ?? "unexpected-processing-error"}: ${failure.message}\n` : "");
   }
 

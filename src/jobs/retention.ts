@@ -27,7 +27,7 @@ export function startRetention(config: As2Config, store: As2Store, onEvent: (e: 
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const run = () => {
-    running = pruneFiles(config.dataDir, store, { olderThanMs }).then(
+    running = pruneFiles(config.dataDir, store, { olderThanMs, partialMaxAgeMs: parseDuration(config.receive.restart.maxAge) }).then(
       (report) => onEvent({
         event: "pruned", report,
         detail: `retention ${olderThan}: ${report.jobs.count} job(s), ${report.duplicates.count} duplicate entr(ies), ${report.sentIndex.count} sent-index entr(ies), ${report.spool.count + report.temp.count} leftover file(s)`,

@@ -7,14 +7,15 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
+import { randomBytes } from "node:crypto";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import { As2Error, ErrorCodes, buildMessage, isAs2Error, parseMdn, tap, type Certificate } from "../core/index.js";
+import { As2Error, ErrorCodes, Headers, buildMessage, isAs2Error, parseMdn, tap, type BuiltMessage, type Certificate, type DigestAlgorithm } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
-import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type NotificationQueue, type FileEntry, type JobRecord, type SendDetail, type StoreConfig } from "../store/index.js";
-import { PartnerConnections, postMessage, type PostResponse, type PostSpec, type RequestBody } from "../transport/index.js";
+import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type NotificationQueue, type FileEntry, type JobRecord, type SendDetail, type StoreConfig, type ResumeState } from "../store/index.js";
+import { PartnerConnections, postMessage, type PostResponse, type PostSpec, type RequestBody, type RestartSpec } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
 import { archiveSource, contentTypeFor, deleteSource } from "./source-files.js";
 import { judgeResponse, responseHeaders, writeMdnFile, type Outcome } from "./receipts.js";
@@ -64,6 +65,8 @@ export interface SendFile {
   path: string;
   /** --restart: resend under the original Message-ID (RFC 6017 duplicate detection). */
   messageId?: string;
+  /** --restart of a job whose process died mid-transfer: its built message, to resume (AS2 Restart). */
+  resume?: ResumeState;
 }
 
 export interface SendJobOptions {
@@ -242,12 +245,14 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
   for (const [i, file] of o.files.entries()) {
     if (o.signal.aborted) break;
     o.events?.fileStarted?.(i, file.path, sizes[i] ?? 0);
-    const spool = join(spoolDir, `${o.runId}.${i}.body`);
+    // --restart of a transfer a dead process began: its built message, if still whole, is resumed.
+    const resumed = await resumedMessage(file);
+    const spool = resumed ? file.resume!.spool : join(spoolDir, `${o.runId}.${i}.body`);
     let messageId: string | undefined;
     try {
-      const contentType = o.partner.contentType ?? await contentTypeFor(file.path);
+      const contentType = resumed ? (headerOf(file.resume!.headers, "content-type") ?? "application/octet-stream") : o.partner.contentType ?? await contentTypeFor(file.path);
       const size = sizes[i] ?? 0;
-      const built = buildMessage({
+      const built = resumed ?? buildMessage({
         ...baseOptions,
         payload: tap(createReadStream(file.path, { highWaterMark: 256 * 1024 }), counter((n) => o.events?.progress?.(i, "build", n, size))),
         contentType,
@@ -275,14 +280,28 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
       // The message is built (and spooled) before the record names it: a crash while building
       // leaves the file NOT_STARTED, with nothing sent, and the one durable write below covers
       // the file's start, its Message-ID and (spooled) its MIC together.
-      if (needsSpool(spec)) {
+      let restart: RestartSpec | undefined;
+      if (resumed) {
+        const r = file.resume!;
+        Object.assign(detail, { mic: r.mic, micAlgorithm: r.micAlgorithm, bodyBytes: r.bodyBytes });
+        body = { length: r.bodyBytes, open: () => createReadStream(spool, { highWaterMark: 256 * 1024 }) };
+        restart = restartSpecFor(o, spec, headers, r.bodyBytes, spool, i, r.etag);
+      } else if (needsSpool(spec)) {
         await mkdir(spoolDir, { recursive: true, mode: 0o700 });
         await pipeline(Readable.from(built.body), createWriteStream(spool, { mode: 0o600 }), { signal: o.signal });
         const { mic, bodyBytes } = await built.done;
         Object.assign(detail, { mic: mic.base64, micAlgorithm: mic.algorithm, bodyBytes });
         body = { length: bodyBytes, open: () => createReadStream(spool, { highWaterMark: 256 * 1024 }) };
+        restart = restartSpecFor(o, spec, headers, bodyBytes, spool, i);
       } else {
         body = { open: () => built.body, replayable: false };
+      }
+      if (restart) {
+        body.restart = restart;
+        detail.resume = {
+          spool, etag: restart.etag, headers, bodyBytes: detail.bodyBytes, mic: detail.mic, micAlgorithm: detail.micAlgorithm,
+          signed: built.signed, encrypted: built.encrypted, compressed: built.compressed,
+        };
       }
       // Before the POST, durably: the Message-ID under which a restart resends this file (so the
       // receiver's duplicate check applies, RFC 6017), and the send index entry by which the
@@ -323,7 +342,8 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
       const updated = await store.update(o.runId, async (r) => {
         const d = r.sendDetails!.find((x) => x.as2MessageId === built.messageId)!;
         const { as2Version, ediintFeatures } = advertised(res.headers);
-        Object.assign(d, { attempts: res.attempts, httpStatus: res.status, ...(as2Version ? { partnerAs2Version: as2Version } : {}), ...(ediintFeatures ? { partnerFeatures: ediintFeatures } : {}) });
+        delete d.resume;
+        Object.assign(d, { attempts: res.attempts, httpStatus: res.status, ...(res.restart ? { restart: res.restart } : {}), ...(as2Version ? { partnerAs2Version: as2Version } : {}), ...(ediintFeatures ? { partnerFeatures: ediintFeatures } : {}) });
         const m = r.messages.find((x) => x.as2MessageId === built.messageId)!;
         m.transportStatusReceived = res.status;
         // An async MDN may have been recorded already by the receive server: keep it.
@@ -343,6 +363,8 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
         entry.error = error;
         const m = messageId ? r.messages.find((x) => x.as2MessageId === messageId) : undefined;
         if (m && !interrupted) m.deliveryStatus = "Not Delivered";
+        const d = messageId ? r.sendDetails?.find((x) => x.as2MessageId === messageId) : undefined;
+        if (d) delete d.resume; // the spool goes now
       }, step);
       await journal.mark({ i, status: updated.files[i]!.status, error });
       o.events?.fileFinished?.(i, updated.files[i]!, error);
@@ -379,6 +401,54 @@ export async function notifyEnd(store: JobRecordStore, spec: NotifySpec | undefi
   const status = ok ? "Completed" : "Failed";
   const w = queue ? await notifyQueued(spec, { queue, runId: record.runId, partner: record.partner }, status, message) : await notify(spec, record.runId, status, message);
   if (w) await store.update(record.runId, (r) => addWarnings(r, w));
+}
+
+/**
+ * AS2 Restart for a spooled message (draft-harding-as2-restart-07; as2-reference E3, E4): the
+ * partner's `restart` is not false and the message is at least restartMinBytes. The ETag is
+ * globally unique (run ID, file index, 64 random bits); the spool holds the identical bytes
+ * for every resume, for as long as the job sends this file.
+ */
+function restartSpecFor(o: SendJobOptions, spec: PostSpec, headers: Record<string, string>, bodyBytes: number, spool: string, i: number, etag?: string): RestartSpec | undefined {
+  if (o.partner.restart === false || bodyBytes < o.partner.restartMinBytes || spec.chunked || bodyBytes === 0) return undefined;
+  const pick = (name: string) => Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+  const headHeaders: Record<string, string> = {};
+  for (const [name, key] of [["AS2-From", "as2-from"], ["AS2-To", "as2-to"], ["Message-ID", "message-id"]] as const) {
+    const v = pick(key);
+    if (v !== undefined) headHeaders[name] = v;
+  }
+  return {
+    etag: etag ?? `"${o.runId}-${i}-${randomBytes(8).toString("hex")}"`,
+    openFrom: (start) => createReadStream(spool, { start, highWaterMark: 256 * 1024 }),
+    headHeaders,
+    trustAnyHead: o.partner.restart === true,
+    // A transfer a dead process began: ask what arrived before sending anything.
+    ...(etag ? { resumeFirst: true } : {}),
+  };
+}
+
+function headerOf(headers: Record<string, string>, name: string): string | undefined {
+  return Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+}
+
+/**
+ * The message a dead process built and began to send (SendDetail.resume), standing in for a new
+ * build: the identical bytes from its spool, with its headers, Message-ID and MIC. Undefined
+ * when there is none, or its spool is not whole any more (then the file is built anew: a
+ * different message under the same Message-ID, which a partner holding part of the old one
+ * never confuses with it, since the ETag differs).
+ */
+async function resumedMessage(file: SendFile): Promise<BuiltMessage | undefined> {
+  const r = file.resume;
+  if (!r || !file.messageId || headerOf(r.headers, "message-id") !== file.messageId) return undefined;
+  const size = await stat(r.spool).then((s) => s.size, () => -1);
+  if (size !== r.bodyBytes) return undefined;
+  const mic = { algorithm: r.micAlgorithm as DigestAlgorithm, base64: r.mic, digest: Buffer.from(r.mic, "base64") };
+  return {
+    messageId: file.messageId, date: new Date(headerOf(r.headers, "date") ?? Date.now()), headers: Headers.from(r.headers),
+    body: (async function* () { /* the body is the spool */ })(), done: Promise.resolve({ mic, bodyBytes: r.bodyBytes }),
+    signed: r.signed, encrypted: r.encrypted, compressed: r.compressed, warnings: [],
+  };
 }
 
 function counter(report: (n: number) => void): (c: Uint8Array) => void {

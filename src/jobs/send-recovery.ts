@@ -12,11 +12,21 @@ import { ErrorCodes } from "../core/errors.js";
 import { replayJournal, removeJournal } from "./send-journal.js";
 import { addWarnings, jobStateOf, setFileStatus, type As2Store, type JobRecord } from "../store/index.js";
 
-/** Spool files of a send job: <dataDir>/spool/<runId>.<i>.body. */
-async function removeSpool(dataDir: string, runId: string): Promise<void> {
+/** Spool files of a send job: <dataDir>/spool/<runId>.<i>.body, but those in `keep`. */
+async function removeSpool(dataDir: string, runId: string, keep: ReadonlySet<string> = new Set()): Promise<void> {
   const dir = join(dataDir, "spool");
   const names = await readdir(dir).catch(() => [] as string[]);
-  await Promise.all(names.filter((n) => n.startsWith(`${runId}.`)).map((n) => rm(join(dir, n), { force: true })));
+  await Promise.all(names.filter((n) => n.startsWith(`${runId}.`) && !keep.has(join(dir, n))).map((n) => rm(join(dir, n), { force: true })));
+}
+
+/**
+ * AS2 Restart: the built messages of files a dead job was sending with restart, kept for
+ * `as2 send --restart`, which resumes them (send-job.ts resumedMessage); as2 prune removes them
+ * with the job's other spool leftovers.
+ */
+function resumable(r: JobRecord | undefined): Set<string> {
+  const open = new Set((r?.files ?? []).filter((f) => f.status !== "SUCCESS").map((f) => f.as2MessageId));
+  return new Set((r?.sendDetails ?? []).filter((d) => d.resume && open.has(d.as2MessageId)).map((d) => d.resume!.spool));
 }
 
 /** Settles every send job whose process died while running it; returns their run IDs. */
@@ -44,7 +54,7 @@ export async function settleDeadSendJobs(store: As2Store, dataDir: string, now =
       });
       settled.push(runId);
     }
-    await removeSpool(dataDir, runId);
+    await removeSpool(dataDir, runId, resumable(await store.jobs.load(runId).catch(() => undefined)));
     await removeJournal(dataDir, runId);
     await store.locks.clear(runId);
   }

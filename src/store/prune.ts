@@ -11,6 +11,8 @@
  *   twice) and never one whose message is still in progress (not `answered`);
  * - spool leftovers (bodies of jobs that are finished or gone, not held by an unfinished ledger
  *   entry) and temp files (`.*.tmp`) older than the cutoff and than an hour;
+ * - AS2 Restart partial uploads (restart-partials.ts) last written before the cutoff or before
+ *   `partialMaxAgeMs` (receive.restart.maxAge), whichever removes more, unless a transfer holds one;
  * - with `inbox`, files in the partners' inboxes older than the cutoff (they are the user's
  *   otherwise, and stay).
  *
@@ -23,6 +25,7 @@ import { basename, join } from "node:path";
 import type { As2Store } from "./store.js";
 import { UNFINISHED_STATES } from "./job-query.js";
 import type { JobRecord } from "./records.js";
+import { sweepPartials } from "./restart-partials.js";
 
 /** Duplicate entries are kept at least this long whatever the cutoff (draft-duker-as2-reliability resends). */
 export const RESEND_WINDOW_MS = 7 * 86_400_000;
@@ -36,6 +39,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** The partners' inbox folders, when inbox files are to go too (`--inbox`). */
   inboxDirs?: string[];
+  /** receive.restart.maxAge in ms: partial uploads older than this go whatever the cutoff. */
+  partialMaxAgeMs?: number;
 }
 
 export interface Tally { count: number; bytes: number }
@@ -81,6 +86,9 @@ export async function pruneFiles(dataDir: string, store: As2Store, o: PruneOptio
   report.duplicates.bytes = d.bytes;
 
   await pruneSpool(spoolDir, store, cutoff, pruned, dryRun, report.spool);
+  const partials = await sweepPartials(dataDir, Math.max(cutoff, o.partialMaxAgeMs !== undefined ? now - o.partialMaxAgeMs : cutoff), dryRun);
+  report.spool.count += partials.count;
+  report.spool.bytes += partials.bytes;
   const tempBefore = Math.min(cutoff, now - TEMP_MIN_AGE_MS);
   for (const dir of [join(dataDir, "jobs"), join(dataDir, "index", "jobs"), join(dataDir, "index", "received"), join(dataDir, "index", "sent"), join(dataDir, "queue", "mdn"), spoolDir]) {
     await removeFiles(dir, (name, mtime) => name.startsWith(".") && name.endsWith(".tmp") && mtime < tempBefore, dryRun, report.temp);

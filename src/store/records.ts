@@ -125,6 +125,32 @@ export interface SendDetail {
   /** Where the source went after confirmation. */
   archivedTo?: string;
   sourceDeleted?: boolean;
+  /**
+   * AS2 Restart (draft-harding-as2-restart-07): the transfer's ETag; the first byte of the POST
+   * that got the answer (0: the whole message, no resume) and the bytes it sent; all bytes sent
+   * over every attempt.
+   */
+  restart?: { etag: string; resumedAt: number; bytesSent: number; totalBytesSent: number };
+  /**
+   * While an AS2 Restart transfer is under way: where its built message waits and what it was
+   * sent with, so that `as2 send --restart` after the process died resumes the identical bytes
+   * under the same ETag. Removed when the file's attempt ends in the process.
+   */
+  resume?: ResumeState;
+}
+
+/** A built message kept for AS2 Restart across a process death (SendDetail.resume). */
+export interface ResumeState {
+  spool: string;
+  etag: string;
+  /** The POST's headers (AS2 and outer MIME headers; never credentials, which the transport adds). */
+  headers: Record<string, string>;
+  bodyBytes: number;
+  mic: string;
+  micAlgorithm: string;
+  signed: boolean;
+  encrypted: boolean;
+  compressed: "before-signing" | "after-signing" | false;
 }
 
 export interface JobRecord {

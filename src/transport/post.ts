@@ -13,8 +13,8 @@ import { CONNECT_REQUEST, type ConnectRequest, type PartnerConnections } from ".
 
 export interface PostSpec {
   url: string;
-  /** POST for AS2; PUT is allowed for notifications (contract §6). */
-  method?: "POST" | "PUT";
+  /** POST for AS2; PUT is allowed for notifications (contract §6); HEAD asks an AS2 Restart server what it holds. */
+  method?: "POST" | "PUT" | "HEAD";
   /** Milliseconds; 0 = no limit (explicit, contract §4). */
   connectTimeoutMs: number;
   /** Longest silence on the socket, while sending or waiting for the answer; 0 = wait forever. */
@@ -50,6 +50,42 @@ export interface RequestBody {
    * body never goes over a reused connection, where a stale socket would need a resend.
    */
   replayable?: boolean;
+  /** AS2 Restart (draft-harding-as2-restart-07): the body by byte offset, and how to resume. */
+  restart?: RestartSpec;
+}
+
+/**
+ * AS2 Restart for one message (as2-reference E3, E4): every POST carries the ETag and a
+ * Content-Range; after a broken attempt, a HEAD with the ETag asks how many bytes the server
+ * holds, and the next POST sends only the rest.
+ */
+export interface RestartSpec {
+  /** A strong entity tag, quotes included: `"<globally unique id>"`. */
+  etag: string;
+  /** The body from byte `start` on (a spooled message: the same bytes every time). */
+  openFrom(start: number): AsyncIterable<Uint8Array> | Readable;
+  /** AS2-From, AS2-To (as on the POST) for the HEAD (E4: MUST). */
+  headHeaders: Record<string, string>;
+  /**
+   * true: the Content-Length of any 2xx HEAD answer is what the server holds (the draft);
+   * false: only when the answer shows restart support (AS2-Restart in EDIINT-Features, or our
+   * ETag echoed) - a server that knows nothing of restart may answer HEAD with the length of
+   * some page, and resuming at it would send a broken message.
+   */
+  trustAnyHead: boolean;
+  /** Ask (HEAD) before the first attempt too: a transfer an earlier, dead process began. */
+  resumeFirst?: boolean;
+}
+
+/** What AS2 Restart did for the POST that got the final answer. */
+export interface RestartOutcome {
+  etag: string;
+  /** The first byte that POST sent (0: the whole message). */
+  resumedAt: number;
+  /** Message bytes that POST sent. */
+  bytesSent: number;
+  /** Message bytes sent over all attempts. */
+  totalBytesSent: number;
 }
 
 export interface PostResponse {
@@ -60,6 +96,7 @@ export interface PostResponse {
   /** The URL that answered (after redirects). */
   url: string;
   attempts: number;
+  restart?: RestartOutcome;
 }
 
 export interface PostEvents {
@@ -142,7 +179,8 @@ async function postOnce(url: URL, headers: Record<string, string>, body: Request
   if (spec.userAgent) h["User-Agent"] = spec.userAgent;
   if (spec.auth) h.Authorization = basicCredentials(spec.auth.username, spec.auth.password);
   if (forwardProxy && spec.proxy?.username !== undefined) h["Proxy-Authorization"] = basicCredentials(spec.proxy.username, spec.proxy.password ?? "");
-  if (spec.chunked) h["Transfer-Encoding"] = "chunked";
+  if (spec.method === "HEAD") { /* no body, no length */ }
+  else if (spec.chunked) h["Transfer-Encoding"] = "chunked";
   else if (body.length !== undefined) h["Content-Length"] = String(body.length);
   else throw new As2Error(ErrorCodes.INVALID_ARGUMENT, "a body without a known length needs chunked transfer encoding");
 
@@ -248,14 +286,25 @@ export async function postMessage(headers: Record<string, string>, body: Request
   let redirects = 0;
   let previous: Error | undefined;
   let fresh = false;
+  const restart = body.restart && body.length !== undefined && !spec.chunked ? body.restart : undefined;
+  let start = 0;
+  let totalBytesSent = 0;
   for (let retry = 0; ; ) {
     attempts++;
     events.onAttempt?.(attempts, url.href, previous);
     let res: Omit<PostResponse, "attempts">;
+    let sent = 0;
     try {
-      res = await postOnce(url, headers, body, current, events, signal, fresh);
+      // E4: after a broken attempt, ask what arrived (a stale kept-alive socket sent nothing).
+      if (restart && ((previous && !(previous instanceof StaleConnection)) || (restart.resumeFirst && attempts === 1))) start = await resumePoint(url, restart, body.length!, current, signal);
+      const part = restart ? rangedBody(restart, body.length!, start) : undefined;
+      const h = part ? { ...headers, ...part.headers } : headers;
+      res = await postOnce(url, h, part?.body ?? body, current, { ...events, onProgress: (n) => { sent = n; events.onProgress?.(n); } }, signal, fresh);
+      totalBytesSent += sent;
       fresh = false;
+      if (restart) res = { ...res, restart: { etag: restart.etag, resumedAt: start, bytesSent: body.length! - start, totalBytesSent } } as Omit<PostResponse, "attempts">;
     } catch (e) {
+      totalBytesSent += sent;
       if (signal?.aborted) throw new As2Error(ErrorCodes.ABORTED, "the transfer was interrupted", { cause: signal.reason });
       if (e instanceof StaleConnection && !fresh) {
         // Once per attempt, at once, on a new connection (see StaleConnection).
@@ -274,7 +323,8 @@ export async function postMessage(headers: Record<string, string>, body: Request
       await sleep(spec.retryIntervalMs, signal);
       continue;
     }
-    if (retryStatus(res.status) && retry < spec.retries) {
+    // AS2 Restart: 416 says the server holds another length than we asked from (E5): ask again.
+    if ((retryStatus(res.status) || (restart && res.status === 416)) && retry < spec.retries) {
       retry++;
       previous = new As2Error(ErrorCodes.HTTP_STATUS, `HTTP ${res.status} ${res.statusText}`);
       await sleep(spec.retryIntervalMs, signal);
@@ -296,4 +346,31 @@ export async function postMessage(headers: Record<string, string>, body: Request
     }
     return { ...res, attempts };
   }
+}
+
+/** E3: the POST from `start`: ETag and Content-Range on every one, the body from that byte. */
+function rangedBody(r: RestartSpec, total: number, start: number): { headers: Record<string, string>; body: RequestBody } {
+  return {
+    headers: { ETag: r.etag, "Content-Range": `bytes ${start}-${total - 1}/${total}` },
+    body: { length: total - start, open: () => r.openFrom(start) },
+  };
+}
+
+/**
+ * E4: HEAD with the ETag (and If-Match with the same tag, for servers that key on it) asks how
+ * many bytes the server holds. Any non-2xx, or an answer not to be trusted (RestartSpec
+ * trustAnyHead), means "send everything"; everything held means "send the last byte" (the
+ * server needs a POST to answer with the MDN). A HEAD that fails to connect is thrown: the
+ * retry policy tries the HEAD again rather than starting from 0 (E5).
+ */
+async function resumePoint(url: URL, r: RestartSpec, total: number, spec: PostSpec, signal?: AbortSignal): Promise<number> {
+  const headSpec: PostSpec = { ...spec, method: "HEAD", chunked: false, connections: undefined };
+  const res = await postOnce(url, { ...r.headHeaders, "AS2-Version": "1.2", ETag: r.etag, "If-Match": r.etag }, { length: 0, open: () => Readable.from([]) }, headSpec, {}, signal, true);
+  if (res.status < 200 || res.status > 299) return 0;
+  const features = String(res.headers["ediint-features"] ?? "").split(",").map((t) => t.trim().toLowerCase());
+  const shows = features.includes("as2-restart") || String(res.headers.etag ?? "").trim() === r.etag;
+  if (!r.trustAnyHead && !shows) return 0;
+  const held = Number(res.headers["content-length"] ?? "0");
+  if (!Number.isSafeInteger(held) || held <= 0 || held > total) return 0;
+  return Math.min(held, total - 1);
 }

@@ -10,7 +10,7 @@ import type { As2Store, LedgerEntry } from "../../store/index.js";
 
 export interface ReceiveEvent {
   time: string;
-  event: "message" | "mdn" | "duplicate" | "rejected" | "error" | "mdn-sent" | "mdn-failed" | "recovered";
+  event: "message" | "mdn" | "duplicate" | "rejected" | "error" | "mdn-sent" | "mdn-failed" | "recovered" | "partial";
   remote?: string;
   partner?: string;
   messageId?: string;
