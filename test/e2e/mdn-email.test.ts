@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { SMTPServer, type SMTPServerSession } from "smtp-server";
@@ -45,7 +46,7 @@ const outputs: string[] = [];
  * CA's server certificate. Recipients whose local part starts with "busy" get 451 the first time,
  * "gone" always 550.
  */
-async function startRelay(secure: boolean): Promise<Relay> {
+async function startRelay(secure: boolean, port = 0): Promise<Relay> {
   const r: Relay = { port: 0, mails: [], rcpts: [] };
   const seen = new Set<string>();
   const server = new SMTPServer({
@@ -78,7 +79,7 @@ async function startRelay(secure: boolean): Promise<Relay> {
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   r.port = (server.server.address() as { port: number }).port;
   onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return r;
@@ -88,7 +89,7 @@ const smtpConfig = (port: number, secure: boolean) => ({
   host: "127.0.0.1", port, secure, username: SMTP_USER, password: "${AS2KIT_TEST_SMTP_PASS}", from: "ACME AS2 <as2@acme.example>", ca: [pki.caCert],
 });
 
-async function receiver(name: string, smtp?: Record<string, unknown>): Promise<As2Server> {
+async function receiver(name: string, smtp?: Record<string, unknown>, env: Record<string, string> = {}): Promise<As2Server> {
   const cfg = writeJsonConfig(dir, name, {
     dataDir: `./${name}-data`,
     ...(await storeSetting(name)),
@@ -97,7 +98,7 @@ async function receiver(name: string, smtp?: Record<string, unknown>): Promise<A
     ...(smtp ? { smtp } : {}),
     partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { requireSigned: true, asyncMdnUrls: ["mailto:*@myco.example", "mailto:partner.edi@myco-partner.example"] } } },
   });
-  const s = await startAs2Receive(cfg, [], ENV);
+  const s = await startAs2Receive(cfg, [], { ...ENV, ...env });
   onCleanup(() => outputs.push(JSON.stringify(s.events), s.stderr()));
   return s;
 }
@@ -292,6 +293,69 @@ test("refused as before: a mailto: address inbound.asyncMdnUrls does not allow, 
   assert.equal(rec2.state, "SUCCESS");
   assert.ok((rec2.warnings ?? []).some((w) => /no smtp is configured/.test(w)), JSON.stringify(rec2.warnings));
 });
+
+/** A port nothing listens on now (the kernel's pick, closed again), for a relay that starts late. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+test("the relay down at first (connection refused), then up: the queue's next attempt delivers", async () => {
+  const port = await freePort();
+  const late = await receiver("acmelate", smtpConfig(port, false));
+  const sent = await send(late, "edi@myco.example", "orders-late.edi");
+  const failed = await late.waitFor((x) => x.event === "mdn-failed" && norm(String(x.messageId)) === norm(sent.messageId), 20_000);
+  assert.match(String(failed.detail), /ECONNREFUSED|ECONNECTION/);
+  assert.match(String(failed.detail), /attempt 1 of/);
+  const runId = String(failed.runId);
+  const between = await receiverRecord("acmelate", runId, (r) => r.receiveDetails?.mdnDelivery !== undefined);
+  assert.equal(between.receiveDetails!.mdnDelivery!.delivered, false);
+  assert.match(between.receiveDetails!.mdnDelivery!.error ?? "", /ECONNREFUSED|ECONNECTION/);
+  const upLate = await startRelay(false, port);
+  const mail = await mailFor(upLate, sent.messageId);
+  await checkMailedMdn(mail, sent);
+  await receiverRunId(late, sent.messageId, "mdn-sent");
+  const rec = await receiverRecord("acmelate", runId, (r) => r.receiveDetails?.mdnDelivery?.delivered === true);
+  assert.equal(rec.receiveDetails!.mdnDelivery!.delivered, true);
+  assert.equal(rec.receiveDetails!.mdnDelivery!.attempts, 2);
+  assert.equal(rec.receiveDetails!.mdnDelivery!.error, undefined, "the record shows the last attempt");
+});
+
+/**
+ * The windows a mailed receipt adds (issue 11 crash points): killed right after the MDN is queued,
+ * the restarted receiver mails it; killed after the relay took it but before the queue entry was
+ * removed, the restarted receiver mails the same MDN again (at least once: a partner ignores a
+ * copy, as with a re-POSTed MDN), and the stored file is there once.
+ */
+for (const point of ["receive:queued", "receive:answered"] as const) {
+  test(`killed at ${point}: after the restart the receipt is mailed${point === "receive:answered" ? " again, the same bytes" : ""}`, async () => {
+    const station = `acmecrash${point.split(":")[1]}`;
+    const relayed = relay.mails.length;
+    const dying = await receiver(station, smtpConfig(relay.port, false), { AS2KIT_CRASH_AT: point });
+    const sent = await send(dying, "edi@myco.example", `orders-${station}.edi`);
+    const gone = await dying.exited;
+    assert.equal(gone.signal, "SIGKILL", dying.stderr());
+    assert.match(dying.stderr(), new RegExp(`killing this process at ${point}`));
+    if (point === "receive:answered") await mailFor(relay, sent.messageId);
+    else assert.equal(relay.mails.length, relayed, "nothing was mailed before the crash");
+    const again = await receiver(station, smtpConfig(relay.port, false));
+    const runId = await receiverRunId(again, sent.messageId, "mdn-sent");
+    const mails = relay.mails.slice(relayed).filter((m) => {
+      const e = parseEntityBytes(m.raw);
+      return norm(parseMdn(e.headers, e.body).originalMessageId ?? "") === norm(sent.messageId);
+    });
+    assert.equal(mails.length, point === "receive:answered" ? 2 : 1);
+    if (mails.length === 2) assert.deepEqual(mails[1]!.raw, mails[0]!.raw, "the same MDN both times");
+    await checkMailedMdn(mails[mails.length - 1]!, sent);
+    const rec = await receiverRecord(station, runId, (r) => r.receiveDetails?.mdnDelivery?.delivered === true);
+    assert.equal(rec.state, "SUCCESS");
+    assert.equal(rec.receiveDetails!.mdnDelivery!.delivered, true);
+    assert.deepEqual(readdirSync(join(dir, `${station}-data`, "inbox", "myco")).filter((n) => !n.startsWith(".")), [`orders-${station}.edi`]);
+  });
+}
 
 function filesUnder(d: string): string[] {
   return readdirSync(d).flatMap((n) => {
