@@ -18,12 +18,12 @@ export function isMailAddress(s: string): boolean {
 
 /**
  * smtp.from: `edi@myco.example` or `MYCO EDI <edi@myco.example>` (a display name of printable
- * ASCII without quotes, angle brackets or line breaks). Returns the bare address for MAIL FROM and
+ * ASCII without angle brackets or line breaks; its quotes are dropped and it is quoted anew). Returns the bare address for MAIL FROM and
  * the header text, or undefined when it is neither form.
  */
 export function parseFromAddress(s: string): { address: string; header: string } | undefined {
   if (isMailAddress(s)) return { address: s, header: s };
-  const m = /^([ !#-;=?-~]*?)\s*<([^<>\s]+)>$/.exec(s);
+  const m = /^([ -;=?-~]*?)\s*<([^<>\s]+)>$/.exec(s);
   if (!m || !isMailAddress(m[2]!)) return undefined;
   const name = m[1]!.trim();
   return { address: m[2]!, header: name ? `"${name.replace(/["\\]/g, "")}" <${m[2]}>` : m[2]! };
