@@ -58,7 +58,7 @@ const proxySchema = z.strictObject({
 const smtpSchema = z.strictObject({
   host: nonEmpty.describe("the SMTP relay's host name or IP address; e.g. \"smtp.myco.example\""),
   port: z.number().int().min(1).max(65535).default(587).describe("the relay's port: 587 (submission, STARTTLS) or 465 (with secure: true); 25 for a relay inside the network"),
-  secure: z.boolean().default(false).describe("true: TLS from the first byte (implicit TLS, port 465); false: a plain connection that is upgraded with STARTTLS when the relay offers it"),
+  secure: z.boolean().default(false).describe("true: TLS from the first byte (implicit TLS, port 465); false: a plain connection upgraded with STARTTLS when the relay offers it (required when username is set: the password is never sent in the clear)"),
   username: z.string().optional().describe("user name for SMTP AUTH; set together with password; unset: no authentication"),
   password: z.string().optional().describe("password for SMTP AUTH; write \"${SMTP_PASS}\" rather than the secret itself; never logged or recorded"),
   from: z.string().refine((v) => parseFromAddress(v) !== undefined, { message: "must be an e-mail address, e.g. \"as2@myco.example\" or \"MYCO AS2 <as2@myco.example>\"" })

@@ -88,10 +88,12 @@ async function trustedCas(smtp: SmtpSettings): Promise<Buffer[] | undefined> {
 }
 
 /**
- * One attempt: connects to the relay (implicit TLS with `secure`, else STARTTLS when offered),
- * authenticates when a username is set, and hands over the mail for `to`. Resolves with the
- * relay's final reply; throws MailFailure, permanent for a 5xx reply (RFC 5321 §4.2.1: "the
- * SMTP client SHOULD NOT repeat the exact request") and for a mail that cannot be built.
+ * One attempt: connects to the relay (implicit TLS with `secure`, else STARTTLS when offered, and
+ * required when there is a password to send), authenticates when a username is set, and hands
+ * over the mail for `to`. Resolves with the
+ * relay's final reply; throws MailFailure, permanent for a 5xx reply to the mail transaction
+ * (RFC 5321 §4.2.1: "the SMTP client SHOULD NOT repeat the exact request") and for a mail that
+ * cannot be built.
  */
 export async function mailMdn(smtp: SmtpSettings, to: string, mdn: StoredMdn): Promise<{ response: string }> {
   const mail = toMail(smtp, to, mdn);
@@ -100,6 +102,9 @@ export async function mailMdn(smtp: SmtpSettings, to: string, mdn: StoredMdn): P
   const nodemailer = await import("nodemailer");
   const transport = nodemailer.createTransport({
     host: smtp.host, port: smtp.port, secure: smtp.secure,
+    // The password never goes over a plain connection: with a username, STARTTLS is required
+    // (a relay that does not offer it, or a man in the middle who strips the offer, gets nothing).
+    requireTLS: !smtp.secure && smtp.username !== undefined,
     ...(smtp.username !== undefined ? { auth: { user: smtp.username, pass: smtp.password ?? "" } } : {}),
     tls: { minVersion: "TLSv1.2", ...(ca ? { ca } : {}) },
     connectionTimeout: CONNECT_TIMEOUT_MS, greetingTimeout: CONNECT_TIMEOUT_MS, socketTimeout: SOCKET_TIMEOUT_MS,
@@ -112,7 +117,10 @@ export async function mailMdn(smtp: SmtpSettings, to: string, mdn: StoredMdn): P
   } catch (e) {
     if (e instanceof MailFailure) throw e;
     const err = e as Error & { responseCode?: number; response?: string; code?: string };
-    const permanent = typeof err.responseCode === "number" && err.responseCode >= 500 && err.responseCode < 600;
+    // Final: a 5xx reply to the mail transaction (MAIL FROM, RCPT TO, DATA). A 5xx to the login or
+    // STARTTLS says our configuration (or the relay's) is wrong, which an operator can fix while the
+    // queue still tries: retried like a connection failure.
+    const permanent = typeof err.responseCode === "number" && err.responseCode >= 500 && err.responseCode < 600 && (err.code === "EENVELOPE" || err.code === "EMESSAGE");
     throw new MailFailure(scrub(`${err.code ? `${err.code}: ` : ""}${err.message}`, smtp), permanent, err.response ? scrub(err.response, smtp) : undefined);
   } finally {
     transport.close();

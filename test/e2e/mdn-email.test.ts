@@ -27,10 +27,12 @@ const PAYLOAD = Buffer.from("UNB+UNOA:2+MYCO+ACME+261202:1500+1'UNH+1+ORDERS:D:9
 const SMTP_USER = "acme-relay";
 /** Made up per run, so that finding it anywhere can only mean it leaked. */
 const SMTP_PASS = `Relay-${Math.random().toString(36).slice(2)}-Secret`;
-const ENV = { AS2KIT_TEST_SMTP_PASS: SMTP_PASS };
+/** A wrong one, for the refused-login case: must not leak either. */
+const WRONG_PASS = `Wrong-${Math.random().toString(36).slice(2)}-Secret`;
+const ENV = { AS2KIT_TEST_SMTP_PASS: SMTP_PASS, AS2KIT_TEST_WRONG_PASS: WRONG_PASS };
 
 interface Mail { from: string; to: string[]; user?: string; secure: boolean; raw: Buffer; port: number }
-interface Relay { port: number; mails: Mail[]; rcpts: Array<{ to: string; code: number }> }
+interface Relay { port: number; mails: Mail[]; rcpts: Array<{ to: string; code: number }>; logins: number }
 
 let pki: TestPki;
 let acmeId: TestIdentity;
@@ -39,20 +41,24 @@ let tlsRelay: Relay;
 let acme: As2Server;
 let acmeTls: As2Server;
 let acmeNoSmtp: As2Server;
+/** What the `as2` runs printed, and every receiver started (their events and stderr). */
 const outputs: string[] = [];
+const servers: As2Server[] = [];
 
 /**
  * A real SMTP server: AUTH PLAIN/LOGIN only after TLS, STARTTLS (or implicit TLS) with the test
  * CA's server certificate. Recipients whose local part starts with "busy" get 451 the first time,
  * "gone" always 550.
  */
-async function startRelay(secure: boolean, port = 0): Promise<Relay> {
-  const r: Relay = { port: 0, mails: [], rcpts: [] };
+async function startRelay(secure: boolean, port = 0, plainOnly = false): Promise<Relay> {
+  const r: Relay = { port: 0, mails: [], rcpts: [], logins: 0 };
   const seen = new Set<string>();
   const server = new SMTPServer({
     secure, key: readFileSync(pki.serverKey), cert: readFileSync(pki.serverCert),
-    authMethods: ["PLAIN", "LOGIN"], allowInsecureAuth: false, logger: false, banner: "as2kit test relay",
+    authMethods: ["PLAIN", "LOGIN"], allowInsecureAuth: plainOnly, logger: false, banner: "as2kit test relay",
+    ...(plainOnly ? { disabledCommands: ["STARTTLS"] } : {}),
     onAuth(auth, _session, cb) {
+      r.logins++;
       if (auth.username === SMTP_USER && auth.password === SMTP_PASS) cb(null, { user: auth.username });
       else cb(Object.assign(new Error("Invalid username or password"), { responseCode: 535 }));
     },
@@ -99,7 +105,7 @@ async function receiver(name: string, smtp?: Record<string, unknown>, env: Recor
     partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { requireSigned: true, asyncMdnUrls: ["mailto:*@myco.example", "mailto:partner.edi@myco-partner.example"] } } },
   });
   const s = await startAs2Receive(cfg, [], { ...ENV, ...env });
-  onCleanup(() => outputs.push(JSON.stringify(s.events), s.stderr()));
+  servers.push(s);
   return s;
 }
 
@@ -324,6 +330,36 @@ test("the relay down at first (connection refused), then up: the queue's next at
   assert.equal(rec.receiveDetails!.mdnDelivery!.error, undefined, "the record shows the last attempt");
 });
 
+test("a relay that offers no STARTTLS gets no password: the attempt fails (and is retried), nothing is mailed", async () => {
+  const plain = await startRelay(false, 0, true);
+  const cautious = await receiver("acmeplain", smtpConfig(plain.port, false));
+  const sent = await send(cautious, "edi@myco.example", "orders-plain.edi");
+  const failed = await cautious.waitFor((x) => x.event === "mdn-failed" && norm(String(x.messageId)) === norm(sent.messageId), 20_000);
+  assert.match(String(failed.detail), /STARTTLS|TLS/i);
+  assert.match(String(failed.detail), /attempt 1 of/);
+  const rec = await receiverRecord("acmeplain", String(failed.runId), (r) => r.receiveDetails?.mdnDelivery !== undefined);
+  assert.equal(rec.receiveDetails!.mdnDelivery!.delivered, false);
+  assert.ok(rec.receiveDetails!.mdnDelivery!.nextAttemptAt);
+  assert.equal(plain.logins, 0, "no AUTH over the plain connection");
+  assert.equal(plain.mails.length, 0);
+  cautious.proc.kill("SIGTERM");
+  await cautious.exited;
+});
+
+test("a refused login (535) is our configuration, not the mail: retried on the schedule, not final", async () => {
+  const wrong = await receiver("acmewrongpw", { ...smtpConfig(relay.port, false), password: "${AS2KIT_TEST_WRONG_PASS}" });
+  const sent = await send(wrong, "edi@myco.example", "orders-wrongpw.edi");
+  const failed = await wrong.waitFor((x) => x.event === "mdn-failed" && norm(String(x.messageId)) === norm(sent.messageId), 20_000);
+  assert.match(String(failed.detail), /EAUTH/);
+  assert.match(String(failed.detail), /535/);
+  assert.match(String(failed.detail), /attempt 1 of \d+; next in/);
+  const rec = await receiverRecord("acmewrongpw", String(failed.runId), (r) => r.receiveDetails?.mdnDelivery !== undefined);
+  assert.equal(rec.receiveDetails!.mdnDelivery!.gaveUp, undefined);
+  assert.match(rec.receiveDetails!.mdnDelivery!.error ?? "", /EAUTH/);
+  wrong.proc.kill("SIGTERM");
+  await wrong.exited;
+});
+
 /**
  * The windows a mailed receipt adds (issue 11 crash points): killed right after the MDN is queued,
  * the restarted receiver mails it; killed after the relay took it but before the queue entry was
@@ -357,6 +393,20 @@ for (const point of ["receive:queued", "receive:answered"] as const) {
   });
 }
 
+test("as2 check: mailto: entries without smtp are a warning; smtp.ca is read", async () => {
+  const noSmtp = await as2(["check", "--config", join(dir, "acmenosmtp.json")], { env: ENV });
+  assert.equal(noSmtp.status, 0, noSmtp.stdout + noSmtp.stderr);
+  assert.match(noSmtp.stderr, /warning: partners\.myco\.inbound\.asyncMdnUrls: lists mailto: addresses, but no smtp is configured/);
+  const withSmtp = await as2(["check", "--config", join(dir, "acme.json")], { env: ENV });
+  assert.equal(withSmtp.status, 0, withSmtp.stdout + withSmtp.stderr);
+  assert.doesNotMatch(withSmtp.stderr, /no smtp/);
+  const badCa = writeJsonConfig(dir, "acme-bad-ca", { ...JSON.parse(readFileSync(join(dir, "acme.json"), "utf8")), smtp: { ...smtpConfig(relay.port, false), ca: ["no-such-ca.pem"] } });
+  const bad = await as2(["check", "--config", badCa], { env: ENV });
+  assert.equal(bad.status, 1, bad.stdout + bad.stderr);
+  assert.match(bad.stderr, /problem: smtp\.ca\[0\]: file not found/);
+  outputs.push(noSmtp.stdout, noSmtp.stderr, withSmtp.stdout, withSmtp.stderr, bad.stdout, bad.stderr);
+});
+
 function filesUnder(d: string): string[] {
   return readdirSync(d).flatMap((n) => {
     const p = join(d, n);
@@ -365,19 +415,18 @@ function filesUnder(d: string): string[] {
 }
 
 test("the relay's password is in no record, queue entry, log line or output", async () => {
-  // The servers' events and stderr so far (the clean-up adds the rest, checked by nothing: so check now).
-  const seen = [acme, acmeTls, acmeNoSmtp].flatMap((s) => [JSON.stringify(s.events), s.stderr()]);
-  const texts = [...outputs, ...seen];
+  const texts = [...outputs, ...servers.flatMap((s) => [JSON.stringify(s.events), s.stderr()])];
+  assert.ok(texts.some((o) => o.includes("EAUTH")), "the refused login's output is among those searched");
   assert.ok(texts.length > 10);
-  for (const t of texts) assert.ok(!t.includes(SMTP_PASS), "the password is in an output");
+  for (const t of texts) assert.ok(!t.includes(SMTP_PASS) && !t.includes(WRONG_PASS), "the password is in an output");
   const files = filesUnder(dir).filter((f) => !f.endsWith(".key") && !f.endsWith(".crt"));
   assert.ok(STORE_KIND === "postgres" || files.some((f) => f.includes(join("acme-data", "jobs"))), "the receiver's job records were searched");
-  for (const f of files) assert.ok(!readFileSync(f).includes(SMTP_PASS), `the password is in ${f}`);
+  for (const f of files) assert.ok(!readFileSync(f).includes(SMTP_PASS) && !readFileSync(f).includes(WRONG_PASS), `the password is in ${f}`);
   // Every job record, wherever the store keeps it (a database's rows included).
-  for (const station of ["acme", "acmetls", "acmenosmtp"]) {
+  for (const station of ["acme", "acmetls", "acmenosmtp", "acmewrongpw"]) {
     const records = JSON.stringify(await readJobRecords(join(dir, `${station}-data`), station));
     assert.match(records, /"mdnDelivery"/);
-    assert.ok(!records.includes(SMTP_PASS), `the password is in a job record of ${station}`);
+    assert.ok(!records.includes(SMTP_PASS) && !records.includes(WRONG_PASS), `the password is in a job record of ${station}`);
   }
   // The configuration refers to it only through the environment.
   assert.match(readFileSync(join(dir, "acme.json"), "utf8"), /\$\{AS2KIT_TEST_SMTP_PASS\}/);

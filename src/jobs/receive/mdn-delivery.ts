@@ -1,7 +1,7 @@
 /**
  * Delivering queued async MDNs (RFC 4130 §7.3; as2-reference X2/X3). Each attempt is one POST,
  * or for a mailto: Receipt-Delivery-Option one mail through the smtp relay (issue 17: the same
- * queue, schedule and crash safety; a 5xx reply is final and not retried);
+ * queue, schedule and crash safety; a 5xx reply to the mail transaction is final);
  * a failed one is tried again later, with the schedule persisted in the queue entry, so the
  * retries a receipt has left survive a restart of the receiver. An entry is claimed with an
  * owner lock while it is being posted, so two receivers sharing a data folder never post it twice
