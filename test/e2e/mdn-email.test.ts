@@ -220,6 +220,10 @@ test("mailto: receipt: as2 send -> as2 receive -> SMTP (STARTTLS, AUTH): the mai
   assert.match(d.response ?? "", /^250/);
   assert.equal(rec.receiveDetails!.mdnSent, true);
   assert.equal(rec.receiveDetails!.mdnType, "async");
+  const status = await as2(["status", "--config", join(dir, "acme.json"), runId], { env: ENV });
+  outputs.push(status.stdout, status.stderr);
+  assert.equal(status.status, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`MDN delivery\\s+mail to edi@myco\\.example via 127\\.0\\.0\\.1:${relay.port}: delivered after 1 attempt \\(250`));
 });
 
 test("mailto: receipt over implicit TLS (smtp.secure true)", async () => {
