@@ -10,6 +10,8 @@ import { validateConfig, type As2Config } from "../../src/config/index.js";
 import { buildMdn, createSelfSignedCertificate, parseEntityBytes, parseMdn } from "../../src/core/index.js";
 import { mailtoAddress, refusedAsyncMdnUrl } from "../../src/jobs/async-mdn-urls.js";
 import { MailFailure, notSevenBitSafe, toMail } from "../../src/jobs/mdn-mail.js";
+import { replyMdn } from "../../src/jobs/receive/reply-mdn.js";
+import type { Services } from "../../src/jobs/receive/services.js";
 
 const BASE = {
   station: { as2Id: "MYCO", key: { pem: "k.pem", certificate: "c.pem" } },
@@ -106,4 +108,23 @@ test("smtp configuration: defaults, username with password, a valid from, secret
   assert.match(typed, /smtp\.password/);
   assert.ok(!typed.includes("987654321"), typed);
   assert.match(problems({ partners: { acme: { ...BASE.partners.acme, inbound: { asyncMdnUrls: ["mailto:nobody"] } } } }), /asyncMdnUrls\[0\]: "mailto:nobody": must be an http\(s\):\/\/ URL pattern or a mailto: address pattern/);
+});
+
+test("an MDN built for a mailto: option is 7-bit even when the partner's Subject and a file name are not", async () => {
+  const c = config();
+  const { key, certificate } = await createSelfSignedCertificate({ commonName: "MYCO", keyBits: 1024, notBefore: new Date(Date.UTC(2026, 0, 1)), notAfter: new Date(Date.UTC(2028, 0, 1)) });
+  const s = { keys: { station: { key, certificate } }, now: () => new Date(Date.UTC(2026, 11, 2, 15, 0, 0)) } as unknown as Services;
+  const subject = `Bestellung f\u00fcr M\u00e4rz ${"x".repeat(2000)}`;
+  const request = (asyncUrl: string) => ({ wanted: true, signed: true, micAlgorithm: "sha256", subject, date: "Wed, 02 Dec 2026 15:00:00 GMT", to: "MYCO", asyncUrl });
+  const skipped = `a file named ${"\u00e9".repeat(300)}.edi exists; kept the existing one`;
+  const build = (asyncUrl: string) => replyMdn(s, { from: "ACME", messageId: "<orig-2@acme>", mdnRequest: request(asyncUrl) }, { type: "processed", modifier: "warning", description: "duplicate-filename" }, skipped).mdn!;
+  const mailed = build("mailto:edi@acme.example");
+  const mail = toMail(c.smtp!, "edi@acme.example", mailed);
+  assert.equal(notSevenBitSafe(mail.raw), undefined);
+  const parsed = parseMdn(parseEntityBytes(mail.raw).headers, parseEntityBytes(mail.raw).body);
+  assert.equal(parsed.originalMessageId, "<orig-2@acme>");
+  assert.match(parsed.humanText ?? "", /Bestellung f\?r M\?rz x+/);
+  // Over HTTP the MDN keeps the texts as they were (the body is binary there).
+  const posted = build("https://as2.acme.example/mdn");
+  assert.throws(() => toMail(c.smtp!, "edi@acme.example", posted), /cannot be mailed unchanged/);
 });
