@@ -20,7 +20,7 @@ import type { JobRecord } from "../../src/store/index.js";
 import { as2, startAs2Receive, type As2Server, type Run } from "../helpers/as2-process.js";
 import { makePki, type TestPki } from "../helpers/net.js";
 import { STORE_KIND, readJobRecord, readJobRecords, storeSetting } from "../helpers/store-kind.js";
-import { onCleanup, opensslIdentity, tempDir, writeJsonConfig, type TestIdentity } from "../helpers/tools.js";
+import { onCleanup, openssl, opensslIdentity, tempDir, writeJsonConfig, type TestIdentity } from "../helpers/tools.js";
 
 const dir = tempDir("as2kit-mdn-email-");
 const PAYLOAD = Buffer.from("UNB+UNOA:2+MYCO+ACME+261202:1500+1'UNH+1+ORDERS:D:96A:UN'\n".repeat(300));
@@ -192,6 +192,10 @@ async function checkMailedMdn(mail: Mail, sent: Sent): Promise<void> {
   // with the one the sender recorded.
   const eml = join(dir, `${sent.runId}.eml`);
   writeFileSync(eml, mail.raw);
+  // And openssl, which shares no code with as2kit, reads the mail as S/MIME and checks the signature.
+  const content = openssl(["cms", "-verify", "-inform", "SMIME", "-in", eml, "-CAfile", acmeId.certFile, "-purpose", "any"]);
+  assert.match(content.toString("latin1"), /multipart\/report/);
+  assert.match(content.toString("latin1"), new RegExp(`Original-Message-ID: <?${norm(sent.messageId).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}>?`));
   const verified = await as2(["mdn-verify", "--config", sent.config, "--run", sent.runId, eml]);
   outputs.push(verified.stdout, verified.stderr);
   assert.equal(verified.status, 0, verified.stdout + verified.stderr);
