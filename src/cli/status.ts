@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { As2Error, ErrorCodes } from "../core/errors.js";
 import { settleDeadSendJobs } from "../jobs/send-recovery.js";
 import { expiryWarnings } from "../jobs/cert-expiry.js";
-import { openStore, isRunId, type JobRecord, type JobState, type JobSummary } from "../store/index.js";
+import { openStore, isRunId, type JobRecord, type MdnDeliveryRecord, type JobState, type JobSummary } from "../store/index.js";
 import { JOB_STATES, UNFINISHED_STATES, type JobQuery } from "../store/index.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 import { formatBytes } from "./output.js";
@@ -115,9 +115,19 @@ export function renderJob(r: JobRecord): string {
       ["Content-Type", rd.contentType], ["Encryption", rd.encryptionAlgorithm], ["Signature", rd.signatureAlgorithm],
       ["MIC", rd.mic ? `${rd.mic}, ${rd.micAlgorithm}` : undefined],
       ["MDN", rd.mdnType ? `${rd.mdnType}, ${rd.mdnSigned ? "signed" : "unsigned"}, ${rd.mdnSent ? "sent" : "not sent"}` : "not requested"],
+      ["MDN delivery", mdnDeliveryLine(rd.mdnDelivery)],
     ]));
   }
   return out.join("\n");
+}
+
+/** How an async MDN went (receiveDetails.mdnDelivery): POSTed, or mailed through the relay (issue 17). */
+function mdnDeliveryLine(d: MdnDeliveryRecord | undefined): string | undefined {
+  if (!d) return undefined;
+  const how = d.via === "smtp" ? `mail to ${d.to} via ${d.relay ?? "smtp"}` : `POST to ${d.to}`;
+  const tries = `${d.attempts} attempt${d.attempts === 1 ? "" : "s"}`;
+  const state = d.delivered ? `delivered after ${tries}` : d.gaveUp ? `failed after ${tries}` : `not yet delivered, ${tries}${d.nextAttemptAt ? `; next at ${d.nextAttemptAt}` : ""}`;
+  return `${how}: ${state}${d.error && !d.delivered ? ` (${d.error})` : d.response ? ` (${d.response})` : ""}`;
 }
 
 export async function statusCommand(runId: string | undefined, flags: StatusFlags, g: GlobalOptions): Promise<number> {

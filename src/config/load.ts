@@ -41,6 +41,7 @@ function resolvePaths(c: As2Config, base: string): void {
     c.receive.tls.certificate = abs(c.receive.tls.certificate);
     c.receive.tls.ca = c.receive.tls.ca.map(abs);
   }
+  if (c.smtp) c.smtp.ca = c.smtp.ca.map(abs);
   for (const p of Object.values(c.partners)) {
     if (p.certificate) p.certificate = abs(p.certificate);
     if (p.encryptionCertificate) p.encryptionCertificate = abs(p.encryptionCertificate);

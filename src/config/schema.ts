@@ -6,6 +6,7 @@ import { z } from "zod";
 import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
 import { DIGEST_ALGORITHMS } from "../core/cms/digests.js";
 import { DURATION_FORMS, parseDuration } from "./duration.js";
+import { parseFromAddress } from "./mail-address.js";
 
 const SIGNING_DIGESTS = DIGEST_ALGORITHMS.filter((d) => d !== "md5") as ["sha1", "sha224", "sha256", "sha384", "sha512"];
 
@@ -54,6 +55,19 @@ const proxySchema = z.strictObject({
   password: z.string().optional().describe("proxy password; use ${ENV_VAR}"),
 });
 
+const smtpSchema = z.strictObject({
+  host: nonEmpty.describe("the SMTP relay's host name or IP address; e.g. \"smtp.myco.example\""),
+  port: z.number().int().min(1).max(65535).default(587).describe("the relay's port: 587 (submission, STARTTLS) or 465 (with secure: true); 25 for a relay inside the network"),
+  secure: z.boolean().default(false).describe("true: TLS from the first byte (implicit TLS, port 465); false: a plain connection upgraded with STARTTLS when the relay offers it (required when username is set: the password is never sent in the clear)"),
+  username: z.string().optional().describe("user name for SMTP AUTH; set together with password; unset: no authentication"),
+  password: z.string().optional().describe("password for SMTP AUTH; write \"${SMTP_PASS}\" rather than the secret itself; never logged or recorded"),
+  from: z.string().refine((v) => parseFromAddress(v) !== undefined, { message: "must be an e-mail address, e.g. \"as2@myco.example\" or \"MYCO AS2 <as2@myco.example>\"" })
+    .describe("sender of the MDN mails (From: and MAIL FROM); e.g. \"as2@myco.example\""),
+  ca: z.array(nonEmpty).default([]).describe("CA certificate files (PEM) trusted for the relay's TLS certificate instead of Node's built-in list (a relay with a private CA); relative to the configuration file's folder"),
+}).superRefine((s, ctx) => {
+  if ((s.username === undefined) !== (s.password === undefined)) ctx.addIssue({ code: "custom", path: [s.username === undefined ? "username" : "password"], message: "username and password go together" });
+});
+
 const mdnSchema = z.strictObject({
   request: z.enum(["none", "signed", "unsigned"]).default("signed")
     .describe("the receipt asked for (Disposition-Notification-Options, RFC 4130 §7.3): a signed MDN (needs the partner's certificate), an unsigned one, or none (the file counts as sent on HTTP 2xx); flag --mdn"),
@@ -85,8 +99,8 @@ const inboundSchema = z.strictObject({
     .describe("when a received file's name exists in the inbox: rename (store name.1.ext, name.2.ext, ...; never overwrites), append, overwrite, skip (keep the existing file), error (negative MDN)"),
   signerCertificateValidity: z.enum(["warn", "enforce"]).default("warn")
     .describe("a signer certificate not valid at the signing time (else the Date header, else now): a warning, or authentication-failed"),
-  asyncMdnUrls: z.array(z.string().regex(/^(https?|\*):\/\/\S+$/i, { message: "must be an http(s):// URL pattern (* matches any run of characters)" })).optional()
-    .describe("URLs (patterns with *) an async MDN to this partner may be POSTed to; default: the origin of the partner's url"),
+  asyncMdnUrls: z.array(z.string().regex(/^((https?|\*):\/\/\S+|mailto:[^\s@]+@[^\s@]+)$/i, { message: "must be an http(s):// URL pattern or a mailto: address pattern (* matches any run of characters)" })).optional()
+    .describe("URLs (patterns with *) an async MDN to this partner may be POSTed to, and mailto: addresses it may be mailed to through smtp (e.g. \"mailto:edi@acme.example\", \"mailto:*@acme.example\"); default: the origin of the partner's url, and no address"),
 });
 
 /**
@@ -228,6 +242,7 @@ export const configSchema = z
       }))
       .describe("the server of as2 receive: where it listens and its limits (every limit is an explicit number)"),
     notify: notifySchema.optional().describe("job notifications (contract §6) for every partner without its own notify; a failed one is a warning, never a failed job"),
+    smtp: smtpSchema.optional().describe("the mail relay as2 receive sends async MDNs through when a partner's Receipt-Delivery-Option is a mailto: address (RFC 4130 §7.3) that the partner's inbound.asyncMdnUrls allows; unset: mailto: receipts are refused"),
     partners: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: "partner names use letters, digits, '.', '_' and '-'" }), partnerSchema).default({})
       .describe("partner profiles by name (as2 send --partner <name>; as2 partner add writes them)"),
   })

@@ -119,6 +119,13 @@ export function checkConfig(config: As2Config, now: Date): ConfigCheckReport {
       if (!p.tls.rejectUnauthorized) c.warn(`${at}.tls.rejectUnauthorized`, "set to false: the partner's TLS certificate is not checked, so anyone on the way can pose as the partner");
     }
   }
+  config.smtp?.ca.forEach((f, i) => c.certificateFile(f, `smtp.ca[${i}]`, true));
+  if (!config.smtp) {
+    // E-mail receipts (issue 17): allowed addresses without a relay are refused at delivery.
+    for (const [name, p] of Object.entries(config.partners)) {
+      if (p.inbound.asyncMdnUrls?.some((u) => /^mailto:/i.test(u))) c.warn(`partners.${name}.inbound.asyncMdnUrls`, "lists mailto: addresses, but no smtp is configured: e-mail receipts to this partner are refused");
+    }
+  }
   const byPath = (a: CheckFinding, b: CheckFinding) => a.path.localeCompare(b.path);
   return { ok: c.problems.length === 0, problems: c.problems.sort(byPath), warnings: c.warnings.sort(byPath), certificates: c.certificates, keys: c.keys };
 }

@@ -90,6 +90,32 @@ export interface ReceiveDetails {
   /** What the partner advertised: AS2-Version and EDIINT-Features (RFC 6017 §3). */
   as2Version?: string;
   ediintFeatures?: string[];
+  /** How the async MDN went, updated by each delivery attempt (issue 17). */
+  mdnDelivery?: MdnDeliveryRecord;
+}
+
+/**
+ * An async MDN's delivery: POSTed (http, RFC 4130 §7.3) or mailed through the smtp relay
+ * (a mailto: Receipt-Delivery-Option, issue 17). Never holds a credential.
+ */
+export interface MdnDeliveryRecord {
+  via: "http" | "smtp";
+  /** The URL, or the e-mail address. */
+  to: string;
+  /** smtp: the relay, host:port. */
+  relay?: string;
+  attempts: number;
+  delivered: boolean;
+  /** When the last attempt ended (ISO 8601). */
+  at: string;
+  /** The last answer: HTTP status line or the relay's SMTP reply. */
+  response?: string;
+  /** Why the last attempt failed. */
+  error?: string;
+  /** Set while another attempt is due. */
+  nextAttemptAt?: string;
+  /** Set when no further attempt will be made. */
+  gaveUp?: boolean;
 }
 
 /** Verdicts of the MDN checks (architecture.md §3.5), as the job log keeps them. */

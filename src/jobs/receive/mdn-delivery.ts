@@ -1,5 +1,7 @@
 /**
- * Delivering queued async MDNs (RFC 4130 §7.3; as2-reference X2/X3). Each attempt is one POST;
+ * Delivering queued async MDNs (RFC 4130 §7.3; as2-reference X2/X3). Each attempt is one POST,
+ * or for a mailto: Receipt-Delivery-Option one mail through the smtp relay (issue 17: the same
+ * queue, schedule and crash safety; a 5xx reply to the mail transaction is final);
  * a failed one is tried again later, with the schedule persisted in the queue entry, so the
  * retries a receipt has left survive a restart of the receiver. An entry is claimed with an
  * owner lock while it is being posted, so two receivers sharing a data folder never post it twice
@@ -7,9 +9,10 @@
  */
 import { Buffer } from "node:buffer";
 import { fromBytes } from "../../core/index.js";
-import { addWarnings, type OutboundMdn } from "../../store/index.js";
+import { addWarnings, type JobRecord, type MdnDeliveryRecord, type OutboundMdn } from "../../store/index.js";
 import { postMessage } from "../../transport/index.js";
-import { refusedAsyncMdnUrl } from "../async-mdn-urls.js";
+import { isMailto, mailtoAddress, refusedAsyncMdnUrl } from "../async-mdn-urls.js";
+import { MailFailure, mailMdn, type SmtpSettings } from "../mdn-mail.js";
 import { crashPoint } from "../crash-point.js";
 import { deliverLeftNotifications } from "../notify.js";
 import { defaultUserAgent } from "../send-profile.js";
@@ -86,56 +89,106 @@ export class MdnDelivery {
     try {
       const entry = await store.outbox.get(id);
       if (!entry) return;
-      if (!/^https?:/i.test(entry.url)) {
-        await this.giveUp(entry, `the async MDN was not sent: ${entry.url} is not allowed (only http(s) Receipt-Delivery-Options are delivered)`);
+      const smtp = this.s.config.smtp;
+      if (!/^https?:/i.test(entry.url) && !isMailto(entry.url)) {
+        await this.giveUp(entry, `the async MDN was not sent: ${entry.url} is not allowed (only http(s) and mailto: Receipt-Delivery-Options are delivered)`);
         return;
       }
-      const refused = refusedAsyncMdnUrl(this.s.config.partners[entry.partner], entry.url);
+      const refused = refusedAsyncMdnUrl(this.s.config.partners[entry.partner], entry.url, smtp);
       if (refused) {
         await this.giveUp(entry, `the async MDN was not sent: ${refused}`);
         return;
       }
-      let failure: string;
-      try {
-        const body = Buffer.from(entry.mdn.body, "base64");
-        const headers = Object.fromEntries(entry.mdn.headers.map((h) => [h.name, h.value]));
-        const r = await postMessage(headers, { length: body.length, open: () => fromBytes(body) }, {
-          url: entry.url, connectTimeoutMs: 30_000, readTimeoutMs: 60_000, retries: 0, retryIntervalMs: 0, followRedirects: true, sameOriginRedirectsOnly: true, chunked: false, userAgent: defaultUserAgent(),
+      const result = isMailto(entry.url) ? await this.mail(entry, smtp!) : await this.post(entry);
+      if (result.delivered) {
+        crashPoint("receive:answered");
+        await store.outbox.remove(id);
+        this.s.event({ event: "mdn-sent", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, status: result.status,
+          detail: result.record.via === "smtp" ? `${entry.url} via smtp ${result.record.relay}: ${result.record.response}` : entry.url });
+        await this.recordDelivery(entry, { ...result.record, attempts: entry.attempts + 1, delivered: true }, (rec) => {
+          rec.receiveDetails!.mdnSent = true;
+          if (rec.messages[0]) rec.messages[0].mdnStatus = "Received";
         });
-        if (r.status >= 200 && r.status < 300) {
-          crashPoint("receive:answered");
-          await store.outbox.remove(id);
-          this.s.event({ event: "mdn-sent", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, status: r.status, detail: entry.url });
-          await store.jobs.update(entry.runId, (rec) => {
-            rec.receiveDetails!.mdnSent = true;
-            if (rec.messages[0]) rec.messages[0].mdnStatus = "Received";
-          }).catch(() => undefined);
-          return;
-        }
-        failure = `HTTP ${r.status}`;
-      } catch (e) {
-        failure = (e as Error).message;
+        return;
       }
-      await this.retryLater(entry, failure);
+      if (result.permanent) {
+        const attempts = entry.attempts + 1;
+        await this.giveUp(entry, `async MDN to ${result.to} failed for good after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${result.failure}`, { ...result.record, attempts });
+        return;
+      }
+      await this.retryLater(entry, result.failure, result.record);
     } finally {
       await claim.release();
     }
   }
 
-  private async retryLater(entry: OutboundMdn, why: string): Promise<void> {
+  /** One POST to the http(s) Receipt-Delivery-Option (X2/X3). */
+  private async post(entry: OutboundMdn): Promise<AttemptResult> {
+    const base = { via: "http" as const, to: entry.url };
+    try {
+      const body = Buffer.from(entry.mdn.body, "base64");
+      const headers = Object.fromEntries(entry.mdn.headers.map((h) => [h.name, h.value]));
+      const r = await postMessage(headers, { length: body.length, open: () => fromBytes(body) }, {
+        url: entry.url, connectTimeoutMs: 30_000, readTimeoutMs: 60_000, retries: 0, retryIntervalMs: 0, followRedirects: true, sameOriginRedirectsOnly: true, chunked: false, userAgent: defaultUserAgent(),
+      });
+      const record = { ...base, response: `HTTP ${r.status}` };
+      if (r.status >= 200 && r.status < 300) return { delivered: true, status: r.status, to: entry.url, record };
+      return { delivered: false, to: entry.url, failure: `HTTP ${r.status}`, record: { ...record, error: `HTTP ${r.status}` } };
+    } catch (e) {
+      return { delivered: false, to: entry.url, failure: (e as Error).message, record: { ...base, error: (e as Error).message } };
+    }
+  }
+
+  /** One mail through the smtp relay to the mailto: Receipt-Delivery-Option (issue 17). */
+  private async mail(entry: OutboundMdn, smtp: SmtpSettings): Promise<AttemptResult> {
+    const parsed = mailtoAddress(entry.url);
+    const to = "address" in parsed ? parsed.address : entry.url;
+    const base = { via: "smtp" as const, to, relay: `${smtp.host}:${smtp.port}` };
+    try {
+      if (!("address" in parsed)) throw new MailFailure(parsed.refused, true);
+      const { response } = await mailMdn(smtp, parsed.address, entry.mdn);
+      return { delivered: true, to, record: { ...base, response } };
+    } catch (e) {
+      const f = e instanceof MailFailure ? e : new MailFailure((e as Error).message, false);
+      const failure = `${f.message} (relay ${base.relay})`;
+      return { delivered: false, permanent: f.permanent, to, failure, record: { ...base, error: f.message, ...(f.response ? { response: f.response } : {}) } };
+    }
+  }
+
+  private async retryLater(entry: OutboundMdn, why: string, record?: DeliveryNote): Promise<void> {
     const attempts = entry.attempts + 1;
     if (attempts >= MDN_DELIVERY_ATTEMPTS) {
-      await this.giveUp(entry, `async MDN to ${entry.url} failed ${attempts} times; last: ${why}`);
+      await this.giveUp(entry, `async MDN to ${record?.to ?? entry.url} failed ${attempts} times; last: ${why}`, record && { ...record, attempts });
       return;
     }
     const delay = retryDelayMs(attempts);
-    await this.s.store.outbox.put({ ...entry, attempts, nextAttemptAt: Date.now() + delay, lastError: why });
+    const next = Date.now() + delay;
+    await this.s.store.outbox.put({ ...entry, attempts, nextAttemptAt: next, lastError: why });
     this.s.event({ event: "mdn-failed", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, detail: `${entry.url}: ${why} (attempt ${attempts} of ${MDN_DELIVERY_ATTEMPTS}; next in ${delay / 1000} s)` });
+    if (record) await this.recordDelivery(entry, { ...record, attempts, delivered: false, nextAttemptAt: new Date(next).toISOString() });
   }
 
-  private async giveUp(entry: OutboundMdn, why: string): Promise<void> {
+  private async giveUp(entry: OutboundMdn, why: string, record?: DeliveryNote & { attempts: number }): Promise<void> {
     await this.s.store.outbox.remove(entry.id);
     this.s.event({ event: "mdn-failed", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, detail: why });
-    await this.s.store.jobs.update(entry.runId, (rec) => addWarnings(rec, why)).catch(() => undefined);
+    const note: DeliveryNote & { attempts: number } = record ?? {
+      via: isMailto(entry.url) ? "smtp" : "http", to: entry.url, attempts: entry.attempts, error: why,
+    };
+    await this.recordDelivery(entry, { ...note, delivered: false, gaveUp: true }, (rec) => addWarnings(rec, why));
+  }
+
+  /** The job record's receiveDetails.mdnDelivery (and whatever else `also` changes). */
+  private async recordDelivery(entry: OutboundMdn, d: Omit<MdnDeliveryRecord, "at">, also?: (rec: JobRecord) => void): Promise<void> {
+    await this.s.store.jobs.update(entry.runId, (rec) => {
+      rec.receiveDetails ??= {};
+      rec.receiveDetails.mdnDelivery = { ...d, at: this.s.now().toISOString() };
+      also?.(rec);
+    }).catch(() => undefined);
   }
 }
+
+type DeliveryNote = Omit<MdnDeliveryRecord, "at" | "attempts" | "delivered">;
+
+type AttemptResult =
+  | { delivered: true; to: string; status?: number; record: DeliveryNote }
+  | { delivered: false; permanent?: boolean; to: string; failure: string; record: DeliveryNote };

@@ -24,8 +24,21 @@ export function dispositionText(d: DispositionSpec): string {
   return `${d.type}${d.modifier ? `/${d.modifier}: ${d.description}` : ""}`;
 }
 
-export function replyMdn(s: Services, entry: Pick<LedgerEntry, "from" | "messageId" | "mdnRequest">, disposition: DispositionSpec, detail?: string, opened?: OpenedSummary): Reply {
-  const req = entry.mdnRequest;
+/**
+ * An MDN that goes by mail (a mailto: Receipt-Delivery-Option, issue 17) must be 7-bit with lines
+ * of at most 998 characters (mdn-mail.ts), and once signed it cannot be re-encoded: the texts the
+ * partner or a file name put into it (the Subject and Date quoted in the human-readable part, the
+ * detail that may name a file) are made printable ASCII and cut short when it is built.
+ */
+const MAIL_TEXT_MAX = 300;
+function mailSafe(v: string | undefined): string | undefined {
+  return v === undefined ? undefined : v.replace(/[^ -~]/g, "?").slice(0, MAIL_TEXT_MAX);
+}
+
+export function replyMdn(s: Services, entry: Pick<LedgerEntry, "from" | "messageId" | "mdnRequest">, disposition: DispositionSpec, detailText?: string, opened?: OpenedSummary): Reply {
+  const byMail = /^mailto:/i.test(entry.mdnRequest.asyncUrl ?? "");
+  const req = byMail ? { ...entry.mdnRequest, subject: mailSafe(entry.mdnRequest.subject), date: mailSafe(entry.mdnRequest.date) } : entry.mdnRequest;
+  const detail = byMail ? mailSafe(detailText) : detailText;
   if (!req.wanted) return { warnings: [] };
   const warnings: string[] = [];
   const preferred = (opened?.signed ? opened.mic.algorithm : req.micAlgorithm) ?? "sha256";
