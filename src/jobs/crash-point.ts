@@ -12,6 +12,8 @@ for (const item of (process.env.AS2KIT_CRASH_AT ?? "").split(",").map((s) => s.t
 
 export type CrashPoint =
   | "receive:reserved" | "receive:spooled" | "receive:accepted" | "receive:opened" | "receive:linked"
+  /** Multiple attachments: one part linked into the inbox, the next not yet (commit.ts). */
+  | "receive:part-linked"
   | "receive:committed" | "receive:recorded" | "receive:queued" | "receive:answered"
   | "send:started" | "send:spooled" | "send:posted" | "send:recorded"
   /** A job notification is in the store's queue, not yet posted / posted, not yet removed (notify.ts). */
