@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
-import { Headers, ascii, buildMessage, buildRelated, chain, formatHeaderBlock } from "../core/index.js";
+import { Headers, ascii, buildMessage, buildRelated, chain, formatHeaderBlock, generateMessageId, relatedBoundaryToken } from "../core/index.js";
 import type { PostSpec } from "../transport/index.js";
 import { loadKeyMaterial } from "../config/keys.js";
 import { describeOwner, isRunId, newRunId, openStore, type JobRecord, type JobRecordStore } from "../store/index.js";
@@ -279,11 +279,12 @@ async function dryRun(files: SendFile[], flags: SendFlags, dataDir: string, runI
   // Multiple attachments (RFC 6362): one message holding every file, named after the first.
   for (const f of multiple ? files.slice(0, 1) : files) {
     const types = multiple ? await Promise.all(files.map(async (x, j) => (j === 0 && profileType) || contentTypeFor(x.path))) : [];
+    const id = multiple ? f.messageId ?? generateMessageId(new Date(), randomBytes(8).toString("hex"), options.from) : undefined;
     const related = multiple
-      ? buildRelated(files.map((x, j) => ({ contentType: types[j]!, filename: basename(x.path), body: () => createReadStream(x.path) })), randomBytes(12).toString("hex"), options.quoteFilename)
+      ? buildRelated(files.map((x, j) => ({ contentType: types[j]!, filename: basename(x.path), body: () => createReadStream(x.path) })), relatedBoundaryToken(id!), options.quoteFilename)
       : undefined;
     const built = related
-      ? buildMessage({ ...options, payload: related.body(), contentType: related.contentType, messageId: f.messageId })
+      ? buildMessage({ ...options, payload: related.body(), contentType: related.contentType, messageId: id })
       : buildMessage({ ...options, payload: createReadStream(f.path), contentType: profileType ?? await contentTypeFor(f.path), filename: basename(f.path), messageId: f.messageId });
     const target = outArg && !asDir ? outArg : join(dir, `${basename(f.path)}.as2`);
     const bodyFile = `${target}.body.tmp`;

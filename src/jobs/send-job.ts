@@ -11,7 +11,7 @@ import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
-import { As2Error, ErrorCodes, buildMessage, buildRelated, isAs2Error, parseMdn, tap, type Certificate } from "../core/index.js";
+import { As2Error, ErrorCodes, buildMessage, buildRelated, generateMessageId, isAs2Error, relatedBoundaryToken, parseMdn, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type NotificationQueue, type FileEntry, type JobRecord, type SendDetail, type StoreConfig } from "../store/index.js";
@@ -268,8 +268,10 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
       // The first part takes the profile's content type; the others are typed by their names
       // (README "Multiple attachments").
       const types = await Promise.all(idx.map(async (k, j) => (j === 0 && o.partner.contentType) || contentTypeFor(o.files[k]!.path)));
+      // The Message-ID first: the multipart/related boundary follows from it (a restart repeats both).
+      const id = o.multipleAttachments ? file.messageId ?? generateMessageId(now(), randomBytes(8).toString("hex"), o.config.station.as2Id) : file.messageId;
       const related = o.multipleAttachments
-        ? buildRelated(idx.map((k, j) => ({ contentType: types[j]!, filename: basename(o.files[k]!.path), body: () => read(k) })), randomBytes(12).toString("hex"), o.partner.quirks.quoteFilename)
+        ? buildRelated(idx.map((k, j) => ({ contentType: types[j]!, filename: basename(o.files[k]!.path), body: () => read(k) })), relatedBoundaryToken(id!), o.partner.quirks.quoteFilename)
         : undefined;
       const contentType = related?.contentType ?? types[0]!;
       const built = buildMessage({
@@ -277,7 +279,7 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
         payload: related ? related.body() : read(i),
         contentType,
         ...(related ? {} : { filename: basename(file.path) }),
-        messageId: file.messageId,
+        messageId: id,
         hashing: size >= WORKER_HASH_BYTES ? "worker" : "inline",
       });
       messageId = built.messageId;

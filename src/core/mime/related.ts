@@ -8,6 +8,7 @@
  * A multipart/related whose `type` is application/ediint-cert-exchange+xml is a certificate
  * exchange message (E7), not a set of files: it is left whole for the CEM code.
  */
+import { createHash } from "node:crypto";
 import { As2Error, ErrorCodes } from "../errors.js";
 import { ascii, chain } from "../bytes.js";
 import { ByteReader } from "../ber/byte-reader.js";
@@ -53,14 +54,25 @@ export interface RelatedEntity {
 }
 
 /**
+ * The boundary token of a message's multipart/related, derived from its Message-ID: the MIC
+ * covers the whole entity (RFC 6362 §2.3), so a resend under the same Message-ID (--restart,
+ * RFC 6017 duplicate detection; I5) must repeat the boundary byte for byte, or its MIC would
+ * differ from the one the receiver recorded for the first copy. The Message-ID carries 64 random
+ * bits, so the token is no more guessable than a random one before the message exists.
+ */
+export function relatedBoundaryToken(messageId: string): string {
+  return createHash("sha256").update(`as2kit multipart/related ${messageId}`).digest("hex").slice(0, 24);
+}
+
+/**
  * Builds the multipart/related body. Each part has its own Content-Type (E2: no defaulting to
  * text/plain) and `Content-Disposition: attachment; filename=...` (with RFC 2231 filename* when
- * the name is not ASCII); `binary` transfer encoding (AS2 runs over HTTP, RFC 4130 §5.2). The
- * boundary is random (96 bits), so it cannot be expected inside the files.
+ * the name is not ASCII); `binary` transfer encoding (AS2 runs over HTTP, RFC 4130 §5.2).
+ * `token` makes the boundary (relatedBoundaryToken: unpredictable, stable per Message-ID).
  */
-export function buildRelated(parts: readonly OutgoingAttachment[], randomHex: string, quoteFilename = false): RelatedEntity {
+export function buildRelated(parts: readonly OutgoingAttachment[], token: string, quoteFilename = false): RelatedEntity {
   if (!parts.length) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, "multiple attachments need at least one file");
-  const boundary = `----=_as2kit_related_${randomHex}`;
+  const boundary = `----=_as2kit_related_${token}`;
   checkBoundary(boundary);
   const rootType = parseContentType(parts[0]!.contentType).mediaType;
   const contentType = formatParameterized(MULTIPART_RELATED, { boundary, type: rootType }, ["boundary", "type"]);
