@@ -9,7 +9,8 @@
  *   plain string handling are the files, and the MIC matches;
  * - all or none: a name conflict (whenExists "error"), a truncated multipart, a part without
  *   headers and too many parts store no part; a SIGKILL between two parts' links
- *   (AS2KIT_CRASH_AT=receive:part-linked) followed by a restart and a resend stores every part once;
+ *   (AS2KIT_CRASH_AT=receive:part-linked) or at the receive steps around it, followed by a
+ *   restart and a resend, stores every part once;
  * - the partner gate (partners.<name>.multipleAttachments auto | true | false).
  * With AS2KIT_TEST_STORE=postgres (the twin multiple-attachments.postgres.test.ts) the stations
  * use PostgreSQL stores: the ledger entry with its parts is JSON there.
@@ -309,44 +310,51 @@ describe("all parts or none", () => {
   }
 });
 
-describe("crash between two parts' links", () => {
-  test("SIGKILL after part 1 of 3 is linked; a restart and the sender's resend store every part exactly once", async () => {
-    const files = makeFiles("crash", 3);
-    const data = "./acme-crash";
-    const config = cfg("acme-crash", {
-      dataDir: data, ...(await storeSetting("acme_crash")),
-      station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
-      receive: { host: "127.0.0.1", port: 0, path: "/as2" },
-      partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" } },
-    });
-    const inbox = join(dir, "acme-crash", "inbox", "myco");
-    const crashing = await startAs2Receive(config, [], { AS2KIT_CRASH_AT: "receive:part-linked" });
-    const mycoCfg = (url: string) => cfg("myco-crash", {
-      dataDir: "./myco-crash", ...mycoStore,
-      station: { as2Id: "MYCO", key: { pem: "myco.key", certificate: "myco.crt" } },
-      partners: { acme: { as2Id: "ACME", url, certificate: "acme.crt", retries: 0, readTimeout: 30, mdn: { request: "signed" }, multipleAttachments: true } },
-    });
-    const first = await as2(["send", "--config", mycoCfg(crashing.url), "--partner", "acme", "--multiple-attachments", "--json", ...files.map((f) => f.path)]);
-    assert.notEqual(first.status, 0, "no MDN came back: the receiver died");
-    const ended = await Promise.race([crashing.exited, sleep(10_000).then(() => undefined)]);
-    assert.equal(ended?.signal, "SIGKILL", `as2 receive did not die at receive:part-linked: ${crashing.stderr()}`);
-    // Half a set on disk: part 1 linked, parts 2 and 3 not.
-    assert.deepEqual(entries(inbox), [files[0]!.name]);
-    const job1 = jobOf(first);
-    assert.notEqual(job1.state, "SUCCESS");
+describe("SIGKILL while storing a set", () => {
+  // part-linked: between two parts' links (part 1 of 3 in the inbox); opened: all parts verified
+  // in temp files, none linked; linked: all linked, not recorded; recorded: the outcome written,
+  // the temp files not yet removed, no MDN sent.
+  for (const point of ["part-linked", "opened", "linked", "recorded"]) {
+    test(`at receive:${point}: a restart and the sender's resend store every part exactly once`, async () => {
+      const files = makeFiles(`crash-${point}`, 3);
+      const config = cfg(`acme-crash-${point}`, {
+        dataDir: `./acme-crash-${point}`, ...(await storeSetting(`acme_crash_${point.replace(/\W/g, "_")}`)),
+        station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
+        receive: { host: "127.0.0.1", port: 0, path: "/as2" },
+        partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" } },
+      });
+      const inbox = join(dir, `acme-crash-${point}`, "inbox", "myco");
+      const crashing = await startAs2Receive(config, [], { AS2KIT_CRASH_AT: `receive:${point}` });
+      const mycoCfg = (url: string) => cfg(`myco-crash-${point}`, {
+        dataDir: `./myco-crash-${point}`, ...mycoStore,
+        station: { as2Id: "MYCO", key: { pem: "myco.key", certificate: "myco.crt" } },
+        partners: { acme: { as2Id: "ACME", url, certificate: "acme.crt", retries: 0, readTimeout: 30, mdn: { request: "signed" }, multipleAttachments: true } },
+      });
+      const first = await as2(["send", "--config", mycoCfg(crashing.url), "--partner", "acme", "--multiple-attachments", "--json", ...files.map((f) => f.path)]);
+      assert.notEqual(first.status, 0, "no MDN came back: the receiver died");
+      const ended = await Promise.race([crashing.exited, sleep(10_000).then(() => undefined)]);
+      assert.equal(ended?.signal, "SIGKILL", `as2 receive did not die at receive:${point}: ${crashing.stderr()}`);
+      const halfway: Record<string, string[]> = { "part-linked": [files[0]!.name], opened: [], linked: files.map((f) => f.name).sort(), recorded: files.map((f) => f.name).sort() };
+      assert.deepEqual(entries(inbox), halfway[point], "what the crash left in the inbox");
+      const job1 = jobOf(first);
+      assert.notEqual(job1.state, "SUCCESS");
 
-    const restarted = await startAs2Receive(config);
-    const again = await as2(["send", "--config", mycoCfg(restarted.url), "--restart", job1.runId, "--json"]);
-    assert.equal(again.status, 0, again.stderr + again.stdout);
-    const job2 = jobOf(again);
-    assert.equal(job2.state, "SUCCESS");
-    assert.equal(job2.files[0]!.as2MessageId, job1.files[0]!.as2MessageId, "resent under the same Message-ID");
-    assert.deepEqual(entries(inbox), files.map((f) => f.name).sort(), "every part once, no numbered copy");
-    for (const f of files) assert.equal(sha(readFileSync(join(inbox, f.name))), sha(f.bytes));
-    assert.deepEqual(tmpLeft(inbox), []);
-    restarted.proc.kill("SIGTERM");
-    await restarted.exited;
-  });
+      const restarted = await startAs2Receive(config);
+      const again = await as2(["send", "--config", mycoCfg(restarted.url), "--restart", job1.runId, "--json"]);
+      assert.equal(again.status, 0, again.stderr + again.stdout);
+      const job2 = jobOf(again);
+      assert.equal(job2.state, "SUCCESS");
+      assert.equal(job2.files[0]!.as2MessageId, job1.files[0]!.as2MessageId, "resent under the same Message-ID");
+      assert.equal(job2.sendDetails![0]!.mdnChecks!.mic.verdict, "pass", "the same bytes: the recorded MIC matches the resend");
+      assert.deepEqual(entries(inbox), files.map((f) => f.name).sort(), "every part once, no numbered copy");
+      for (const f of files) assert.equal(sha(readFileSync(join(inbox, f.name))), sha(f.bytes));
+      assert.deepEqual(tmpLeft(inbox), [], "no temp file left");
+      const recs = await readJobRecords(join(dir, `acme-crash-${point}`), `acme_crash_${point.replace(/\W/g, "_")}`);
+      assert.deepEqual(recs.filter((r) => r.state !== "SUCCESS").map((r) => `${r.runId} ${r.state}`), [], "every receive job settled");
+      restarted.proc.kill("SIGTERM");
+      await restarted.exited;
+    });
+  }
 });
 
 describe("the partner gate", () => {

@@ -71,6 +71,8 @@ export async function recoverEntry(s: Services, held: LedgerEntry): Promise<void
       case "recorded": {
         await recordEntry(s, entry);
         if (entry.spool) await rm(entry.spool, { force: true });
+        // The record step removes the parts' temp files after `recorded`; a crash in between leaves them.
+        for (const p of entry.parts ?? []) await rm(p.tmp, { force: true });
         const url = entry.mdnRequest.wanted ? entry.mdnRequest.asyncUrl : undefined;
         if (url) await answerAsync(s, entry, url);
         else await markAnswered(s, entry, { delivered: false });
