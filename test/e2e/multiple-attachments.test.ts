@@ -19,11 +19,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { before, describe, test } from "node:test";
 import type { JobRecord } from "../../src/store/index.js";
-import { opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
+import { onCleanup, opensslIdentity, tempDir, writeJsonConfig } from "../helpers/tools.js";
 import { as2, startAs2Receive, type As2Server, type Run } from "../helpers/as2-process.js";
 import { BC_CP, header, splitEntity, startOpensslReceiver, type OpensslReceiver } from "../helpers/openssl-receiver.js";
 import { checkMdnWithOpenssl, opensslMic, wrapWithOpenssl, type Layer, type OpensslSenderOptions } from "../helpers/openssl-sender.js";
@@ -86,7 +88,7 @@ before(async () => {
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
     receive: { host: "127.0.0.1", port: 0, path: "/as2" },
     partners: {
-      myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" },
+      myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"] } },
       // Same key, another AS2 ID: an inbox where a taken name is an error (all or none).
       strict: { as2Id: "MYCO-STRICT", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { whenExists: "error" } },
     },
@@ -163,7 +165,7 @@ function handBuiltRelated(parts: Array<{ type: string; disposition: string; byte
   return Buffer.concat(chunks);
 }
 
-async function postOutside(entity: Buffer, layers: Layer[], from = "MYCO"): Promise<{ status: number; contentType: string; body: Buffer; messageId: string; micInput: Buffer; signDigest?: string }> {
+async function postOutside(entity: Buffer, layers: Layer[], from = "MYCO", asyncUrl?: string): Promise<{ status: number; contentType: string; body: Buffer; messageId: string; micInput: Buffer; signDigest?: string }> {
   const msg = wrapWithOpenssl(sender, entity, layers);
   const messageId = `<outside-${randomBytes(6).toString("hex")}@openssl-sender.test>`;
   const res = await fetch(acme.url, {
@@ -172,6 +174,7 @@ async function postOutside(entity: Buffer, layers: Layer[], from = "MYCO"): Prom
       "AS2-Version": "1.2", "MIME-Version": "1.0", "AS2-From": from, "AS2-To": "ACME", "Message-ID": messageId, Date: new Date().toUTCString(),
       "Content-Type": msg.contentType, "Disposition-Notification-To": "edi@myco.example",
       "Disposition-Notification-Options": "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, sha-256",
+      ...(asyncUrl ? { "Receipt-Delivery-Option": asyncUrl } : {}),
     },
     body: msg.body,
   });
@@ -204,6 +207,30 @@ describe("a multipart/related built outside (openssl, Bouncy Castle) -> as2 rece
       for (const p of parts) assert.equal(sha(readFileSync(join(inboxOf("myco"), p.name))), sha(p.bytes), `${p.name} stored byte-exact`);
     });
   }
+});
+
+test("async MDN: the spooled message is split after the 200, every part stored, the MDN posted with the MIC", async () => {
+  const mdns: Array<{ contentType: string; body: Buffer }> = [];
+  const sink = http.createServer((req, res) => {
+    const got: Buffer[] = [];
+    req.on("data", (c: Buffer) => got.push(c));
+    req.on("end", () => { mdns.push({ contentType: String(req.headers["content-type"]), body: Buffer.concat(got) }); res.writeHead(200, { "Content-Length": "0" }); res.end(); });
+  });
+  await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+  onCleanup(() => new Promise<void>((r) => { sink.closeAllConnections(); sink.close(() => r()); }));
+  const parts = [0, 1, 2].map((k) => ({ name: `async-${k}.${k === 1 ? "bin" : "txt"}`, type: k === 1 ? "application/octet-stream" : "text/plain", bytes: k === 1 ? randomBytes(4096) : Buffer.from(`async part ${k}\r\n`.repeat(50)) }));
+  const entity = handBuiltRelated(parts.map((p) => ({ type: p.type, disposition: `attachment; filename="${p.name}"`, bytes: p.bytes })), `async-${randomBytes(6).toString("hex")}`);
+  const r = await postOutside(entity, ["sign", "encrypt"], "MYCO", `http://127.0.0.1:${(sink.address() as AddressInfo).port}/mdn`);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.length, 0, "async: no MDN in the response (X2)");
+  const deadline = Date.now() + 30_000;
+  while (!mdns.length && Date.now() < deadline) await sleep(50);
+  assert.equal(mdns.length, 1, "one MDN for the whole set");
+  const mdn = checkMdnWithOpenssl(dir, mdns[0]!.contentType, mdns[0]!.body, join(dir, "acme.crt"));
+  assert.equal(mdn.fields["original-message-id"], r.messageId);
+  assert.match(mdn.fields.disposition!, /processed$/i);
+  assert.equal(mdn.fields["received-content-mic"]!.split(",")[0]!.trim(), opensslMic(dir, r.signDigest!, r.micInput));
+  for (const p of parts) assert.equal(sha(readFileSync(join(inboxOf("myco"), p.name))), sha(p.bytes), `${p.name} stored byte-exact`);
 });
 
 /** Cuts a multipart body into its parts by plain string handling (independent of as2kit's parser). */
@@ -378,5 +405,12 @@ describe("the partner gate", () => {
     assert.equal(jobOf(later).state, "SUCCESS");
     // false still refuses, whatever the partner advertised.
     assert.equal((await send(false)).status, 2);
+    // --dry-run builds the one message it would send.
+    const target = join(dir, "gate-dry.http");
+    const dry = await as2(["send", "--config", mycoConfig("gate-dry", { multipleAttachments: true, sign: false, encrypt: false }, "MYCO", "./myco-gate", store), "--partner", "acme", "--multiple-attachments", "--dry-run", "--out", target, ...files.map((f) => f.path)]);
+    assert.equal(dry.status, 0, dry.stderr + dry.stdout);
+    const written = readFileSync(target);
+    assert.match(written.toString("latin1"), /\r\nContent-Type: multipart\/related; boundary="[^"]+"; type="text\/plain"\r\n/);
+    for (const f of files) assert.ok(written.includes(f.bytes), `${f.name} is in the dry-run message`);
   });
 });
