@@ -384,6 +384,53 @@ describe("SIGKILL while storing a set", () => {
   }
 });
 
+/** The process's peak resident memory so far (VmHWM), in MiB; undefined once it is gone. */
+function peakMiB(pid: number): number | undefined {
+  try {
+    // A process that has exited (a zombie) has no VmHWM line any more.
+    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+    return Number.isFinite(kb) ? kb / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+test("streams: two 96 MiB parts, signed and encrypted, with flat memory in as2 send and as2 receive", async () => {
+  mkdirSync(out, { recursive: true });
+  const big = [0, 1].map((k) => {
+    const path = join(out, `big-${k}.bin`);
+    // Random, so that nothing compresses or dedupes; a distinct tail per file.
+    const block = randomBytes(1024 * 1024);
+    writeFileSync(path, Buffer.alloc(0));
+    for (let i = 0; i < 96; i++) writeFileSync(path, block, { flag: "a" });
+    writeFileSync(path, Buffer.from(`end of ${k}`), { flag: "a" });
+    return { path, name: `big-${k}.bin`, hash: sha(readFileSync(path)) };
+  });
+  const config = cfg("acme-big", {
+    dataDir: "./acme-big", ...(await storeSetting("acme_big")),
+    station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
+    receive: { host: "127.0.0.1", port: 0, path: "/as2" },
+    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" } },
+  });
+  const receiver = await startAs2Receive(config);
+  let senderPeak = 0;
+  let poll: NodeJS.Timeout | undefined;
+  const r = await as2(["send", "--config", mycoConfig("big", { url: receiver.url, multipleAttachments: true, readTimeout: 300 }), "--partner", "acme", "--multiple-attachments", "--json", ...big.map((b) => b.path)], {
+    onSpawn: (pid) => { poll = setInterval(() => { senderPeak = Math.max(senderPeak, peakMiB(pid) ?? 0); }, 20); },
+  });
+  clearInterval(poll);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.equal(jobOf(r).state, "SUCCESS");
+  const receiverPeak = peakMiB(receiver.proc.pid!)!;
+  for (const b of big) assert.equal(sha(readFileSync(join(dir, "acme-big", "inbox", "myco", b.name))), b.hash);
+  // 192 MiB went through each process; holding either part whole would pass 96 MiB over the
+  // runtime's own ~60-100 MiB.
+  assert.ok(senderPeak > 0 && senderPeak < 170, `as2 send peaked at ${senderPeak.toFixed(0)} MiB`);
+  assert.ok(receiverPeak < 170, `as2 receive peaked at ${receiverPeak.toFixed(0)} MiB`);
+  receiver.proc.kill("SIGTERM");
+  await receiver.exited;
+});
+
 describe("the partner gate", () => {
   test("auto refuses until the partner advertised multiple-attachments; false refuses; true sends; exit 2 names the key", async () => {
     const files = makeFiles("gate", 2);
