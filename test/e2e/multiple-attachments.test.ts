@@ -131,7 +131,9 @@ describe("as2 send --multiple-attachments -> as2 receive", () => {
       test(`${structure}, ${count} part${count > 1 ? "s" : ""}: every part stored byte-exact, one MDN, MIC checked`, async () => {
         const label = `${structure.replace(/\W/g, "_")}-${count}`;
         const files = makeFiles(label, count);
-        const r = await as2(["send", "--config", mycoConfig(label, { ...partner, multipleAttachments: true }), "--partner", "acme", "--multiple-attachments", "--json", ...files.map((f) => f.path)]);
+        // One case also archives its sources once the MDN confirms the message: every file goes.
+        const archive = structure === "signed" && count === 2 ? join(dir, `archive-${label}`) : undefined;
+        const r = await as2(["send", "--config", mycoConfig(label, { ...partner, multipleAttachments: true }), "--partner", "acme", "--multiple-attachments", "--json", ...(archive ? ["--archive-dir", archive] : []), ...files.map((f) => f.path)]);
         assert.equal(r.status, 0, r.stderr + r.stdout);
         const job = jobOf(r);
         assert.equal(job.state, "SUCCESS");
@@ -150,6 +152,10 @@ describe("as2 send --multiple-attachments -> as2 receive", () => {
         assert.deepEqual(rec.messages[0]!.attachments, files.map((f) => ({ name: join(inboxOf("myco"), f.name), size: f.bytes.length })));
         assert.equal(rec.receiveDetails!.mic, job.sendDetails![0]!.mic, "the receiver's MIC is the sender's");
         assert.deepEqual(tmpLeft(inboxOf("myco")), []);
+        if (archive) {
+          assert.deepEqual(readdirSync(archive).sort(), files.map((f) => f.name).sort());
+          for (const f of files) assert.equal(existsSync(f.path), false, `${f.name} moved to the archive`);
+        }
       });
     }
   }
