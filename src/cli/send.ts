@@ -151,7 +151,13 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
       throw new UsageError(`--mic-alg ${flags.micAlg}: a signed message's MIC uses its signing digest (${partner.sign}); use --sign ${flags.micAlg}, or --no-sign`);
     }
     // RFC 6362: a --rerun/--restart of a multiple-attachments job sends its files as one message again.
-    const multiple = !!flags.multipleAttachments || !!earlier?.sendDetails?.some((d) => d.files?.length);
+    const earlierMultiple = !!earlier?.sendDetails?.some((d) => d.files?.length);
+    if (flags.restart && flags.multipleAttachments && !earlierMultiple) {
+      // Its files went as separate messages, each with its own Message-ID: one message under the
+      // first ID would be taken for a resend of that file alone (RFC 6017 duplicate check).
+      throw new UsageError(`--restart ${flags.restart} resends each message as it was sent; its files were separate messages, so --multiple-attachments cannot group them (use --rerun, which gives new Message-IDs)`);
+    }
+    const multiple = !!flags.multipleAttachments || earlierMultiple;
     if (multiple) {
       const verdict = await partnerTakesAttachments(store, partnerName, partner);
       if (!verdict.allowed) {

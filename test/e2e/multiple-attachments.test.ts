@@ -458,6 +458,13 @@ describe("the partner gate", () => {
     assert.equal(jobOf(later).state, "SUCCESS");
     // false still refuses, whatever the partner advertised.
     assert.equal((await send(false)).status, 2);
+    // A job whose files went as separate messages cannot be restarted as one (each keeps its Message-ID).
+    const nowhere = mycoConfig("gate-nowhere", { url: "http://127.0.0.1:9/as2", multipleAttachments: true, connectTimeout: 5 }, "MYCO", "./myco-gate", store);
+    const failed = await as2(["send", "--config", nowhere, "--partner", "acme", "--json", ...files.map((f) => f.path)]);
+    assert.equal(failed.status, 1, failed.stderr + failed.stdout);
+    const regroup = await as2(["send", "--config", nowhere, "--restart", jobOf(failed).runId, "--multiple-attachments", "--json"]);
+    assert.equal(regroup.status, 2, regroup.stderr + regroup.stdout);
+    assert.match(JSON.parse(regroup.stdout).error.message, /cannot group them \(use --rerun/);
     // --dry-run builds the one message it would send.
     const target = join(dir, "gate-dry.http");
     const dry = await as2(["send", "--config", mycoConfig("gate-dry", { multipleAttachments: true, sign: false, encrypt: false }, "MYCO", "./myco-gate", store), "--partner", "acme", "--multiple-attachments", "--dry-run", "--out", target, ...files.map((f) => f.path)]);

@@ -71,6 +71,8 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
           // A part without a file name is named after the Message-ID and its position.
           parts.push({ writer: w, name: sanitizeFilename(part.filename, `${entry.messageId.replace(/^<|>$/g, "")}-${part.index + 1}`), contentType: part.contentType });
           await w.write(guardSpace(part.body, inbox, s.config.receive.minFreeBytes));
+          // Closed (and fsynced) at once: thousands of parts must not hold thousands of descriptors.
+          await w.finish();
         }
       },
       // Compress-before-signing waits on disk, not in memory, until its signature is checked.
@@ -78,7 +80,6 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
     });
     let verified: LedgerEntry;
     if (parts.length) {
-      for (const p of parts) await p.writer.finish();
       verified = {
         ...entry, step: "verified", at: s.now().toISOString(), opened: summary(opened),
         parts: parts.map((p) => ({ tmp: p.writer.tmpPath, name: p.name, size: p.writer.size, contentType: p.contentType })),
