@@ -148,6 +148,8 @@ describe("as2 send --multiple-attachments -> as2 receive", () => {
         for (const f of files) assert.equal(sha(readFileSync(join(inboxOf("myco"), f.name))), sha(f.bytes), `${f.name} stored byte-exact`);
         const rec = await receiveJobOf(job.files[0]!.as2MessageId!);
         assert.equal(rec.state, "SUCCESS");
+        const ev = await acme.waitFor((e) => e.event === "message" && e.messageId === job.files[0]!.as2MessageId);
+        assert.deepEqual(ev.files, files.map((f) => join(inboxOf("myco"), f.name)), "the message event names every stored part");
         assert.deepEqual(rec.files.map((f) => [f.name, f.size, f.status]), files.map((f) => [join(inboxOf("myco"), f.name), f.bytes.length, "SUCCESS"]));
         assert.deepEqual(rec.messages[0]!.attachments, files.map((f) => ({ name: join(inboxOf("myco"), f.name), size: f.bytes.length })));
         assert.equal(rec.receiveDetails!.mic, job.sendDetails![0]!.mic, "the receiver's MIC is the sender's");

@@ -49,6 +49,7 @@ export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2E
   crashPoint("receive:recorded");
   s.event({
     event: "message", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, file: recorded.file,
+    ...(recorded.parts && !failure ? { files: recorded.parts.flatMap((p) => (p.file ? [p.file] : [])) } : {}),
     bytes: entry.opened?.size ?? 0, disposition: dispositionText(disposition), detail: failure?.message ?? detail,
   });
   return { entry: recorded, ...(sole ? { record } : {}) };
