@@ -191,14 +191,16 @@ async function postOutside(entity: Buffer, layers: Layer[], from = "MYCO", async
 
 describe("a multipart/related built outside (openssl, Bouncy Castle) -> as2 receive", () => {
   const OUTSIDE: Array<[string, Layer[]]> = [["plain", []], ["signed", ["sign"]], ["encrypted", ["encrypt"]], ["compressed", ["compress"]], ["signed+encrypted", ["sign", "encrypt"]]];
-  for (const [structure, layers] of OUTSIDE) {
-    test(`${structure}: every part stored byte-exact, the MDN's MIC over the whole entity (openssl dgst)`, async () => {
-      const tag = `out-${structure.replace(/\W/g, "_")}`;
-      const parts = [
-        { name: `${tag}-order.edi`, type: "application/edifact", bytes: Buffer.from("UNB+UNOA:2+MYCO+ACME+261122:1200+1'\nUNH+1+ORDERS:D:96A:UN'\n".repeat(50)) },
-        { name: `${tag}-scan.pdf`, type: "application/pdf", bytes: Buffer.concat([Buffer.from("%PDF-1.4\r\n"), randomBytes(5000), Buffer.from("\r\n--\r\n")]) },
-        { name: `${tag}-Prüfbericht €.txt`, type: "text/plain; charset=utf-8", bytes: Buffer.from("Prüfung bestanden\r\n".repeat(20)) },
+  for (const [structure, layers] of OUTSIDE) for (const count of [1, 2, 3, 20]) {
+    test(`${structure}, ${count} part${count > 1 ? "s" : ""}: every part stored byte-exact, the MDN's MIC over the whole entity (openssl dgst)`, async () => {
+      const tag = `out-${structure.replace(/\W/g, "_")}-${count}`;
+      // EDI text with bare LF, binary (a PDF-like blob with "--" lines), UTF-8 text under an RFC 2231 name, in turn.
+      const kinds = [
+        (k: number) => ({ name: `${tag}-order-${k}.edi`, type: "application/edifact", bytes: Buffer.from(`UNB+UNOA:2+MYCO+ACME+261122:1200+${k}'\nUNH+1+ORDERS:D:96A:UN'\n`.repeat(50 + k)) }),
+        (k: number) => ({ name: `${tag}-scan-${k}.pdf`, type: "application/pdf", bytes: Buffer.concat([Buffer.from("%PDF-1.4\r\n"), randomBytes(5000 + k), Buffer.from("\r\n--\r\n")]) }),
+        (k: number) => ({ name: `${tag}-Prüfbericht € ${k}.txt`, type: "text/plain; charset=utf-8", bytes: Buffer.from(`Prüfung ${k} bestanden\r\n`.repeat(20)) }),
       ];
+      const parts = Array.from({ length: count }, (_, k) => kinds[k % kinds.length]!(k));
       const boundary = `outside-${randomBytes(8).toString("hex")}`;
       const entity = handBuiltRelated(parts.map((p) => ({
         type: p.type, bytes: p.bytes,
@@ -263,10 +265,10 @@ describe("as2 send --multiple-attachments -> the openssl receiver", () => {
     ["encrypted", { sign: false }, ["encrypted"]],
     ["compressed", { sign: false, encrypt: false, compress: "before-signing" }, ["compressed"]],
   ];
-  for (const [structure, partner, layers] of TO_OPENSSL) {
-    test(`${structure}: openssl opens it, the parts are the files byte for byte, the MIC matches`, async () => {
-      const files = makeFiles(`ossl-${structure}`, 3);
-      const config = cfg(`myco-ossl-${structure}`, {
+  for (const [structure, partner, layers] of TO_OPENSSL) for (const count of [1, 2, 3, 20]) {
+    test(`${structure}, ${count} part${count > 1 ? "s" : ""}: openssl opens it, the parts are the files byte for byte, the MIC matches`, async () => {
+      const files = makeFiles(`ossl-${structure}-${count}`, count);
+      const config = cfg(`myco-ossl-${structure}-${count}`, {
         dataDir: "./myco-ossl", ...mycoStore,
         station: { as2Id: "MYCO", key: { pem: "myco.key", certificate: "myco.crt" } },
         partners: { acme: { as2Id: "ACME", url: opensslReceiver.url, certificate: "acme.crt", mdn: { request: "signed", micAlgorithm: "sha256" }, multipleAttachments: true, contentType: "application/edifact", ...partner } },
@@ -290,7 +292,9 @@ describe("as2 send --multiple-attachments -> the openssl receiver", () => {
       parts.forEach((p, k) => {
         assert.equal(sha(p.body), sha(files[k]!.bytes), `part ${k + 1} is ${files[k]!.name}`);
         assert.equal(header(p.head, "Content-Disposition"), `attachment; filename=${files[k]!.name}`);
-        assert.equal(header(p.head, "Content-Type"), k === 0 ? "application/edifact" : files[k]!.name.endsWith(".bin") ? "application/octet-stream" : files[k]!.name.endsWith(".xml") ? "application/xml" : "text/plain");
+        // The first part: the profile's type; the others by extension (.edi by its first bytes, UNB: EDIFACT).
+        const byExtension: Record<string, string> = { bin: "application/octet-stream", xml: "application/xml", txt: "text/plain", csv: "text/csv", edi: "application/edifact" };
+        assert.equal(header(p.head, "Content-Type"), k === 0 ? "application/edifact" : byExtension[files[k]!.name.split(".").pop()!]);
       });
     });
   }
