@@ -62,6 +62,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .option("--wait-mdn <seconds>", "async: wait this long for the MDN before exiting")
     .option("--rerun <runId>", "send the files of that job again, with new Message-IDs")
     .option("--restart <runId>", "send only the files of that job that did not succeed, with their original Message-IDs")
+    .option("--multiple-attachments", "send all the files as ONE message (RFC 6362 multipart/related); only to partners that take it (partners.<name>.multipleAttachments)")
     .option("--dry-run", "build the message(s) and write them; send nothing")
     .option("--out <file>", "with --dry-run: where to write (a folder when there are several files)")
     .addHelpText("after", "\nExamples:\n  as2 send --partner acme order.edi\n  as2 send --partner acme --dir outbox --pattern '*.x12' --archive-dir sent\n  as2 send --restart 20261122T163120123Z-1a2b3c4d5e6f --json")

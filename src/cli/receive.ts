@@ -26,7 +26,7 @@ function describe(e: ReceiveEvent): string {
   const parts = [e.time, e.event.toUpperCase()];
   if (e.partner) parts.push(e.partner);
   if (e.messageId) parts.push(e.messageId);
-  if (e.file) parts.push(`-> ${e.file}`);
+  if (e.file) parts.push(`-> ${e.file}${e.files && e.files.length > 1 ? ` (+${e.files.length - 1} more attachments)` : ""}`);
   if (e.bytes !== undefined) parts.push(`${e.bytes} bytes`);
   if (e.disposition) parts.push(e.disposition);
   if (e.status) parts.push(`HTTP ${e.status}`);

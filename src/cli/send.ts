@@ -8,7 +8,8 @@ import { mkdir, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import { Headers, ascii, buildMessage, chain, formatHeaderBlock } from "../core/index.js";
+import { randomBytes } from "node:crypto";
+import { Headers, ascii, buildMessage, buildRelated, chain, formatHeaderBlock, generateMessageId, relatedBoundaryToken } from "../core/index.js";
 import type { PostSpec } from "../transport/index.js";
 import { loadKeyMaterial } from "../config/keys.js";
 import { describeOwner, isRunId, newRunId, openStore, type JobRecord, type JobRecordStore } from "../store/index.js";
@@ -17,6 +18,7 @@ import { expiryWarnings } from "../jobs/cert-expiry.js";
 import { applyOverrides, buildOptionsFor, postSpecFor, type MessageOptions, type SendOverrides } from "../jobs/send-profile.js";
 import { checkReadable, contentTypeFor, filesInDir } from "../jobs/source-files.js";
 import { runSendJob, waitForMdns, type SendFile } from "../jobs/send-job.js";
+import { partnerTakesAttachments } from "../jobs/multiple-attachments.js";
 import { Output, formatBytes } from "./output.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 
@@ -32,6 +34,7 @@ export interface SendFlags extends SendOverrides {
   restart?: string;
   dryRun?: boolean;
   out?: string;
+  multipleAttachments?: boolean;
 }
 
 function seconds(v: string | undefined, flag: string): number | undefined {
@@ -151,6 +154,20 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
       // as2-reference M2 (RFC 4130 §7.3.1): a signed message's MIC uses the signing digest.
       throw new UsageError(`--mic-alg ${flags.micAlg}: a signed message's MIC uses its signing digest (${partner.sign}); use --sign ${flags.micAlg}, or --no-sign`);
     }
+    // RFC 6362: a --rerun/--restart of a multiple-attachments job sends its files as one message again.
+    const earlierMultiple = !!earlier?.sendDetails?.some((d) => d.files?.length);
+    if (flags.restart && flags.multipleAttachments && !earlierMultiple) {
+      // Its files went as separate messages, each with its own Message-ID: one message under the
+      // first ID would be taken for a resend of that file alone (RFC 6017 duplicate check).
+      throw new UsageError(`--restart ${flags.restart} resends each message as it was sent; its files were separate messages, so --multiple-attachments cannot group them (use --rerun, which gives new Message-IDs)`);
+    }
+    const multiple = !!flags.multipleAttachments || earlierMultiple;
+    if (multiple) {
+      const verdict = await partnerTakesAttachments(store, partnerName, partner);
+      if (!verdict.allowed) {
+        throw new UsageError(`--multiple-attachments: ${partnerName} is not known to take several files in one message (${verdict.reason}); set partners.${partnerName}.multipleAttachments to true if it does (RFC 6362), or send the files as separate messages`);
+      }
+    }
     const waitMdn = seconds(flags.waitMdn, "--wait-mdn");
     if (waitMdn !== undefined && partner.mdn.request !== "none" && partner.mdn.destination === "email") {
       throw new UsageError("--wait-mdn: this partner's MDNs go to an email address (mdn.destination \"email\"), which as2 cannot watch");
@@ -161,7 +178,7 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
   // Certificates about to expire (issue 16): said before anything is sent, once per run.
   for (const w of await expiryWarnings(ctx.config, new Date(), { partners: [partnerName], receiveTls: false, includeInvalid: false })) out.warn(w);
 
-    if (flags.dryRun) return dryRun(files, flags, ctx.config.dataDir, runId, g, out, buildOptionsFor(ctx.config, partnerName, partner, keys), postSpecFor(partnerName, partner), partner.contentType);
+    if (flags.dryRun) return dryRun(files, flags, ctx.config.dataDir, runId, g, out, buildOptionsFor(ctx.config, partnerName, partner, keys), postSpecFor(partnerName, partner), partner.contentType, multiple);
 
     await out.useSpinner();
     const controller = new AbortController();
@@ -187,6 +204,7 @@ export async function sendCommand(args: string[], flags: SendFlags, g: GlobalOpt
         rerunOf: flags.rerun ? earlier?.runId : undefined,
         restartOf: flags.restart ? earlier?.runId : undefined,
         signal: controller.signal,
+        multipleAttachments: multiple,
         events: {
           fileStarted: (_i, file, size) => { out.spin(`${basename(file)} (${formatBytes(size)})`); },
           progress: (_i, phase, n, total) => out.progress(`${phase === "build" ? "preparing" : "sending"} ${basename(files[_i]!.path)}`, n, total,
@@ -261,15 +279,23 @@ function printResult(record: JobRecord, g: GlobalOptions): void {
  * with nothing sent. Only the Authorization header is left out (secrets never go to files we
  * write for inspection).
  */
-async function dryRun(files: SendFile[], flags: SendFlags, dataDir: string, runId: string, g: GlobalOptions, out: Output, options: MessageOptions, spec: PostSpec, profileType: string | undefined): Promise<number> {
+async function dryRun(files: SendFile[], flags: SendFlags, dataDir: string, runId: string, g: GlobalOptions, out: Output, options: MessageOptions, spec: PostSpec, profileType: string | undefined, multiple: boolean): Promise<number> {
   const outArg = flags.out ? resolve(flags.out) : undefined;
-  const asDir = !outArg || files.length > 1 || (await stat(outArg).then((s) => s.isDirectory(), () => false));
+  const asDir = !outArg || (files.length > 1 && !multiple) || (await stat(outArg).then((s) => s.isDirectory(), () => false));
   const dir = outArg && asDir ? outArg : outArg ? dirname(outArg) : join(dataDir, "dry-run", runId);
   await mkdir(dir, { recursive: true });
   const url = new URL(spec.url);
   const results = [];
-  for (const f of files) {
-    const built = buildMessage({ ...options, payload: createReadStream(f.path), contentType: profileType ?? await contentTypeFor(f.path), filename: basename(f.path), messageId: f.messageId });
+  // Multiple attachments (RFC 6362): one message holding every file, named after the first.
+  for (const f of multiple ? files.slice(0, 1) : files) {
+    const types = multiple ? await Promise.all(files.map(async (x, j) => (j === 0 && profileType) || contentTypeFor(x.path))) : [];
+    const id = multiple ? f.messageId ?? generateMessageId(new Date(), randomBytes(8).toString("hex"), options.from) : undefined;
+    const related = multiple
+      ? buildRelated(files.map((x, j) => ({ contentType: types[j]!, filename: basename(x.path), body: () => createReadStream(x.path) })), relatedBoundaryToken(id!), options.quoteFilename)
+      : undefined;
+    const built = related
+      ? buildMessage({ ...options, payload: related.body(), contentType: related.contentType, messageId: id })
+      : buildMessage({ ...options, payload: createReadStream(f.path), contentType: profileType ?? await contentTypeFor(f.path), filename: basename(f.path), messageId: f.messageId });
     const target = outArg && !asDir ? outArg : join(dir, `${basename(f.path)}.as2`);
     const bodyFile = `${target}.body.tmp`;
     try {

@@ -168,6 +168,8 @@ export const partnerSchema = z.strictObject({
   subject: z.string().optional().describe("Subject header of the messages; flag --subject; e.g. \"EDI\""),
   contentType: z.string().optional().describe("Content-Type of the payload; default: from the file name (.edi by its first bytes: application/edi-x12, application/edifact or application/edi-consent; .xml, .pdf, .zip, ... by extension; else application/octet-stream); flag --content-type"),
   mdn: mdnSchema.default(() => mdnSchema.parse({})).describe("the receipt (MDN) asked for with each message and what is done with it"),
+  multipleAttachments: z.union([z.literal("auto"), z.boolean()]).default("auto")
+    .describe("whether as2 send --multiple-attachments may send to this partner (RFC 6362): auto (only when the partner advertised multiple-attachments in EDIINT-Features in its most recent recorded message or MDN), true, or false"),
   inbound: inboundSchema.default(() => inboundSchema.parse({})).describe("rules for the messages this partner sends us (as2 receive)"),
   quirks: quirksSchema.default(() => quirksSchema.parse({})).describe("named interop settings for products that deviate from the RFCs; README \"Partner quirks and presets\""),
   deleteSourceFiles: z.boolean().default(false).describe("delete each sent file once its positive MDN (or, with mdn.request \"none\", its 2xx answer) confirms it; flag --delete-source"),
@@ -222,6 +224,7 @@ export const configSchema = z
         maxMessageBytes: positiveInt.default(10 * 1024 * 1024 * 1024).describe("largest request body accepted, in bytes; larger ones get 413 (before reading, when Content-Length says so)"),
         maxHeaderBytes: positiveInt.default(64 * 1024).describe("largest HTTP header section accepted, in bytes; more gets 431"),
         maxInflatedBytes: positiveInt.default(10 * 1024 * 1024 * 1024).describe("largest payload a compressed message may inflate to, in bytes (a zip bomb fails with decompression-failed)"),
+        maxAttachments: positiveInt.max(10000).default(100).describe("most attachments one multiple-attachments message (RFC 6362 multipart/related) may carry; a message with more fails as a whole (negative MDN, no part stored)"),
         requestTimeout: z.number().positive().default(600).describe("seconds a client has to send its whole request; a body cut off by it is not stored"),
         maxConnections: positiveInt.default(1000).describe("connections beyond this get 503 with Retry-After"),
         headersTimeout: z.number().positive().default(30).describe("seconds a client has to send all its headers"),
@@ -237,7 +240,7 @@ export const configSchema = z
           .describe("when set, `as2 receive` runs `as2 prune --older-than <olderThan>` shortly after it starts and then daily (inbox files stay)"),
       })
       .default(() => ({
-        host: "0.0.0.0", port: 4080, path: "/as2", maxMessageBytes: 10 * 1024 ** 3, maxHeaderBytes: 64 * 1024, maxInflatedBytes: 10 * 1024 ** 3, requestTimeout: 600,
+        host: "0.0.0.0", port: 4080, path: "/as2", maxMessageBytes: 10 * 1024 ** 3, maxHeaderBytes: 64 * 1024, maxInflatedBytes: 10 * 1024 ** 3, maxAttachments: 100, requestTimeout: 600,
         maxConnections: 1000, headersTimeout: 30, maxHeaderCount: 200, minFreeBytes: 1024 ** 3, restart: restartReceiveSchema.parse({}),
       }))
       .describe("the server of as2 receive: where it listens and its limits (every limit is an explicit number)"),

@@ -12,6 +12,8 @@ for (const item of (process.env.AS2KIT_CRASH_AT ?? "").split(",").map((s) => s.t
 
 export type CrashPoint =
   | "receive:reserved" | "receive:spooled" | "receive:accepted" | "receive:opened" | "receive:linked"
+  /** Multiple attachments: one part linked into the inbox, the next not yet (commit.ts). */
+  | "receive:part-linked"
   | "receive:committed" | "receive:recorded" | "receive:queued" | "receive:answered"
   /** AS2 Restart: the partial holds every byte, the pipeline has not begun (receive/restart.ts). */
   | "receive:restart-whole"

@@ -229,7 +229,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     const recovered = await recoverAll(s);
     // A verified payload an unfinished entry still names stays, even when its writer is dead:
     // another worker may have taken the entry over and not yet adopted the file (recover.ts).
-    const named = new Set((await store.received.unfinished()).flatMap((e) => (e.tmp ? [e.tmp] : [])));
+    const named = new Set((await store.received.unfinished()).flatMap((e) => [...(e.tmp ? [e.tmp] : []), ...(e.parts ?? []).map((p) => p.tmp).filter(Boolean)]));
     const swept = (await sweepInboxes(config, named)) + (await sweepSpool(s)) + (restartEnabled(config) ? await collectPartials(config, now()) : 0);
     delivery.start();
     let partialsCollected = Date.now();

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import { As2Error, ErrorCodes, Headers, buildMessage, isAs2Error, parseMdn, tap, type BuiltMessage, type Certificate, type DigestAlgorithm } from "../core/index.js";
+import { As2Error, ErrorCodes, Headers, buildMessage, buildRelated, generateMessageId, isAs2Error, relatedBoundaryToken, parseMdn, tap, type BuiltMessage, type Certificate, type DigestAlgorithm } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
 import type { KeyMaterial } from "../config/keys.js";
 import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type NotificationQueue, type FileEntry, type JobRecord, type SendDetail, type StoreConfig, type ResumeState } from "../store/index.js";
@@ -84,6 +84,11 @@ export interface SendJobOptions {
   signal: AbortSignal;
   events?: SendEvents;
   now?: () => Date;
+  /**
+   * RFC 6362: all the files go in ONE message, a multipart/related entity (E2), instead of one
+   * message per file. The caller checked that the partner takes them (multiple-attachments.ts).
+   */
+  multipleAttachments?: boolean;
 }
 
 /** Above this size the MIC is computed on a worker thread, in parallel with the encryption. */
@@ -137,25 +142,31 @@ function safeUser(): string {
 /** Confirmed: the source may go (contract §2: only now, never for a failed or unconfirmed file). */
 export async function disposeSource(detail: SendDetail): Promise<string | undefined> {
   if (!detail.onConfirmed) return undefined;
-  try {
-    if ("delete" in detail.onConfirmed) {
-      await deleteSource(detail.file);
-      detail.sourceDeleted = true;
-    } else {
-      detail.archivedTo = await archiveSource(detail.file, detail.onConfirmed.archiveDir);
+  const problems: string[] = [];
+  // Multiple attachments: every file of the message goes (archivedTo names the first one's place).
+  for (const [k, file] of (detail.files ?? [detail.file]).entries()) {
+    try {
+      if ("delete" in detail.onConfirmed) {
+        await deleteSource(file);
+        detail.sourceDeleted = true;
+      } else {
+        const to = await archiveSource(file, detail.onConfirmed.archiveDir);
+        if (k === 0) detail.archivedTo = to;
+      }
+    } catch (e) {
+      problems.push(`could not ${"delete" in detail.onConfirmed ? "delete" : "archive"} ${file}: ${(e as Error).message}`);
     }
-    return undefined;
-  } catch (e) {
-    return `could not ${"delete" in detail.onConfirmed ? "delete" : "archive"} ${detail.file}: ${(e as Error).message}`;
   }
+  return problems.length ? problems.join("; ") : undefined;
 }
 
 /** Applies an outcome to the record: file entry, message entity, MDN file destination, source. */
 export async function applyOutcome(record: JobRecord, messageId: string, outcome: Outcome, partner: PartnerConfig, now: Date): Promise<void> {
   const detail = record.sendDetails?.find((d) => d.as2MessageId === messageId);
-  const entry = record.files.find((f) => f.as2MessageId === messageId);
+  // Several files share the message with multiple attachments (RFC 6362): one outcome for all.
+  const entries = record.files.filter((f) => f.as2MessageId === messageId);
   const message = record.messages.find((m) => m.as2MessageId === messageId);
-  if (!detail || !entry || !message) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `job ${record.runId} has no message ${messageId}`);
+  if (!detail || !entries.length || !message) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `job ${record.runId} has no message ${messageId}`);
   const warnings = [...outcome.warnings];
   let status = outcome.status;
   let error = outcome.error;
@@ -172,13 +183,13 @@ export async function applyOutcome(record: JobRecord, messageId: string, outcome
   message.mdnStatus = outcome.mdnStatus;
   if (outcome.mdnMessage) message.mdnMessage = { ...outcome.mdnMessage, persistedTimestamp: now.getTime() };
   if (outcome.mdnChecks) detail.mdnChecks = outcome.mdnChecks;
-  setFileStatus(entry, status);
+  for (const entry of entries) setFileStatus(entry, status);
   if (status === "SUCCESS") {
     const w = await disposeSource(detail);
     if (w) warnings.push(w);
   }
   if (error) {
-    entry.error = error;
+    for (const entry of entries) entry.error = error;
   }
   addWarnings(record, ...warnings.map((w) => `${basename(detail.file)}: ${w}`));
 }
@@ -242,28 +253,43 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
   const started = notifications ? (m: string) => notifyQueued(notifySpec, { queue: notifications, runId: o.runId, partner: o.partnerName }, "Started", m) : (m: string) => notify(notifySpec, o.runId, "Started", m);
   warn(await started(`sending ${o.files.length} file${o.files.length === 1 ? "" : "s"} to ${o.partnerName} (${o.partner.as2Id})`));
 
-  for (const [i, file] of o.files.entries()) {
+  // One message per file; with multiple attachments one message for all of them (RFC 6362),
+  // whose files share its Message-ID, outcome and MDN in the record.
+  const units: number[][] = o.multipleAttachments ? [o.files.map((_, k) => k)] : o.files.map((_, k) => [k]);
+  for (const idx of units) {
+    const i = idx[0]!;
+    const file = o.files[i]!;
     if (o.signal.aborted) break;
-    o.events?.fileStarted?.(i, file.path, sizes[i] ?? 0);
+    for (const k of idx) o.events?.fileStarted?.(k, o.files[k]!.path, sizes[k] ?? 0);
     // --restart of a transfer a dead process began: its built message, if still whole, is resumed.
     const resumed = await resumedMessage(file);
     const spool = resumed ? file.resume!.spool : join(spoolDir, `${o.runId}.${i}.body`);
     let messageId: string | undefined;
     try {
-      const contentType = resumed ? (headerOf(file.resume!.headers, "content-type") ?? "application/octet-stream") : o.partner.contentType ?? await contentTypeFor(file.path);
-      const size = sizes[i] ?? 0;
+      const size = idx.reduce((n, k) => n + (sizes[k] ?? 0), 0);
+      const progress = counter((n) => o.events?.progress?.(i, "build", n, size));
+      const read = (k: number) => tap(createReadStream(o.files[k]!.path, { highWaterMark: 256 * 1024 }), progress);
+      // The first part takes the profile's content type; the others are typed by their names
+      // (README "Multiple attachments"). A resumed message keeps the type it was built with.
+      const types = resumed ? [] : await Promise.all(idx.map(async (k, j) => (j === 0 && o.partner.contentType) || contentTypeFor(o.files[k]!.path)));
+      // The Message-ID first: the multipart/related boundary follows from it (a restart repeats both).
+      const id = o.multipleAttachments ? file.messageId ?? generateMessageId(now(), randomBytes(8).toString("hex"), o.config.station.as2Id) : file.messageId;
+      const related = o.multipleAttachments && !resumed
+        ? buildRelated(idx.map((k, j) => ({ contentType: types[j]!, filename: basename(o.files[k]!.path), body: () => read(k) })), relatedBoundaryToken(id!), o.partner.quirks.quoteFilename)
+        : undefined;
+      const contentType = resumed ? (headerOf(file.resume!.headers, "content-type") ?? "application/octet-stream") : related?.contentType ?? types[0]!;
       const built = resumed ?? buildMessage({
         ...baseOptions,
-        payload: tap(createReadStream(file.path, { highWaterMark: 256 * 1024 }), counter((n) => o.events?.progress?.(i, "build", n, size))),
+        payload: related ? related.body() : read(i),
         contentType,
-        filename: basename(file.path),
-        messageId: file.messageId,
+        ...(related ? {} : { filename: basename(file.path) }),
+        messageId: id,
         hashing: size >= WORKER_HASH_BYTES ? "worker" : "inline",
       });
       messageId = built.messageId;
       for (const w of built.warnings) warn(w);
       const detail: SendDetail = {
-        as2MessageId: built.messageId, file: file.path, contentType, url: spec.url, mic: "", micAlgorithm: "", bodyBytes: 0, attempts: 0,
+        as2MessageId: built.messageId, file: file.path, ...(related ? { files: idx.map((k) => o.files[k]!.path) } : {}), contentType, url: spec.url, mic: "", micAlgorithm: "", bodyBytes: 0, attempts: 0,
         mdnRequest: o.partner.mdn.request, mdnMode: o.partner.mdn.mode, mdnDestination: o.partner.mdn.destination,
         ...(o.deleteSource ? { onConfirmed: { delete: true as const } } : o.archiveDir ? { onConfirmed: { archiveDir: o.archiveDir } } : {}),
       };
@@ -273,7 +299,7 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
         receiverId: o.partner.as2Id, senderId: o.config.station.as2Id, deliveryStatus: "No Status",
         mdnStatus: o.partner.mdn.request === "none" ? "Not Requested" : "Pending",
         partnerType: o.partner.type === "test" ? "Test" : "Production",
-        attachments: [{ name: basename(file.path), size }],
+        attachments: idx.map((k) => ({ name: basename(o.files[k]!.path), size: sizes[k] ?? 0 })),
       };
       const headers = built.headers.toObject();
       let body: RequestBody;
@@ -307,10 +333,12 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
       // receiver's duplicate check applies, RFC 6017), and the send index entry by which the
       // receive server finds this job when an async MDN comes back at once.
       await index.add(built.messageId, o.runId);
-      await journal.mark({ i, as2MessageId: built.messageId, status: "ONGOING" });
+      for (const k of idx) await journal.mark({ i: k, as2MessageId: built.messageId, status: "ONGOING" });
       await store.update(o.runId, (r) => {
-        setFileStatus(r.files[i]!, "ONGOING");
-        r.files[i]!.as2MessageId = built.messageId;
+        for (const k of idx) {
+          setFileStatus(r.files[k]!, "ONGOING");
+          r.files[k]!.as2MessageId = built.messageId;
+        }
         r.messages = r.messages.filter((m) => m.as2MessageId !== built.messageId).concat(entity);
         r.sendDetails = (r.sendDetails ?? []).filter((d) => d.as2MessageId !== built.messageId).concat({ ...detail });
       }, step);
@@ -350,24 +378,28 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
         if (r.files[i]!.status !== "ONGOING") return;
         await applyOutcome(r, built.messageId, outcome, o.partner, now());
       }, step);
-      const entry = updated.files[i]!;
-      await journal.mark({ i, status: entry.status, ...(entry.error ? { error: entry.error } : {}) });
+      for (const k of idx) {
+        const entry = updated.files[k]!;
+        await journal.mark({ i: k, status: entry.status, ...(entry.error ? { error: entry.error } : {}) });
+      }
       crashPoint("send:recorded");
-      o.events?.fileFinished?.(i, entry, entry.error);
+      for (const k of idx) o.events?.fileFinished?.(k, updated.files[k]!, updated.files[k]!.error);
     } catch (e) {
       const interrupted = o.signal.aborted;
       const error = interrupted ? interruption(o.signal) : errorOf(e);
       const updated = await store.update(o.runId, (r) => {
-        const entry = r.files[i]!;
-        setFileStatus(entry, interrupted ? "INTERRUPTED" : "FAILED");
-        entry.error = error;
+        for (const k of idx) {
+          const entry = r.files[k]!;
+          setFileStatus(entry, interrupted ? "INTERRUPTED" : "FAILED");
+          entry.error = error;
+        }
         const m = messageId ? r.messages.find((x) => x.as2MessageId === messageId) : undefined;
         if (m && !interrupted) m.deliveryStatus = "Not Delivered";
         const d = messageId ? r.sendDetails?.find((x) => x.as2MessageId === messageId) : undefined;
         if (d) delete d.resume; // the spool goes now
       }, step);
-      await journal.mark({ i, status: updated.files[i]!.status, error });
-      o.events?.fileFinished?.(i, updated.files[i]!, error);
+      for (const k of idx) await journal.mark({ i: k, status: updated.files[k]!.status, error });
+      for (const k of idx) o.events?.fileFinished?.(k, updated.files[k]!, error);
     } finally {
       await rm(spool, { force: true });
     }

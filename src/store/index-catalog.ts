@@ -68,6 +68,11 @@ export class Catalog {
     return [...this.entries.keys()];
   }
 
+  /** How many count keys there are (a segment summed during a query may add some). */
+  get keyCount(): number {
+    return this.parts.length;
+  }
+
   /** Per count key, whether a filter takes it (computed once per query, not per segment). */
   keyFilter(matches: (p: CountParts) => boolean): boolean[] {
     return this.parts.map(matches);

@@ -494,7 +494,9 @@ export class JobIndex {
         return this.summariesOf(key, cache).filter(matches).length; // --since cuts through this hour
       }
       if (q.partner === undefined && q.direction === undefined && q.state === undefined) return s.n;
-      taken ??= catalog.keyFilter(matches);
+      // Again when a segment summed in this pass brought a new (partner, type, state) key: a
+      // filter computed before it would not count that segment's jobs of the new key.
+      if (!taken || taken.length < catalog.keyCount) taken = catalog.keyFilter(matches);
       return Catalog.count(s, taken);
     });
     const records: JobSummary[] = [];

@@ -59,6 +59,18 @@ export interface OpenedSummary {
   warnings: string[];
 }
 
+/** One attachment of a multiple-attachments message (LedgerEntry.parts). */
+export interface LedgerPart {
+  tmp: string;
+  name: string;
+  size: number;
+  contentType: string;
+  /** committed: where the part is; absent when whenExists "skip" kept an existing file. */
+  file?: string;
+  /** append mode: the target's size before this part was appended (see LedgerEntry.appendAt). */
+  appendAt?: number;
+}
+
 export interface LedgerEntry {
   from: string;
   messageId: string;
@@ -76,6 +88,12 @@ export interface LedgerEntry {
   tmp?: string;
   name?: string;
   opened?: OpenedSummary;
+  /**
+   * verified, multiple attachments (RFC 6362): every part's temp file and the name it asks for,
+   * in message order (then `tmp` and `name` are unset). committed: each stored part's `file`.
+   * All parts are stored or none (receive/commit.ts).
+   */
+  parts?: LedgerPart[];
   /** append mode: the target's size before the append, so recovery can redo it exactly. */
   appendAt?: number;
   /** committed: where the payload is; absent when whenExists "skip" kept an existing file. */

@@ -128,8 +128,10 @@ export type MdnChecks = Record<"signature" | "signerCertificate" | "originalMess
  */
 export interface SendDetail {
   as2MessageId: string;
-  /** The source file (absolute path). */
+  /** The source file (absolute path); with multiple attachments the first of `files`. */
   file: string;
+  /** Multiple attachments (RFC 6362): every source file of the message, in part order. */
+  files?: string[];
   contentType: string;
   url: string;
   mic: string;

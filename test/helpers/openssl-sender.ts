@@ -42,14 +42,27 @@ let seq = 0;
  * "encrypt"] is compress-before-signing, then encryption.
  */
 export function buildWithOpenssl(o: OpensslSenderOptions, payload: Buffer, filename: string, contentType: string, layers: Layer[], signDigest = "sha256", cipher = "aes256"): OpensslMessage {
-  const n = ++seq;
-  const f = (name: string) => join(o.dir, `osend-${n}-${name}`);
   const payloadEntity = Buffer.concat([
     Buffer.from(`Content-Type: ${contentType}\r\nContent-Transfer-Encoding: binary\r\nContent-Disposition: attachment; filename="${filename}"\r\n\r\n`),
     payload,
   ]);
   if (!layers.length) {
     return { contentType, extraHeaders: { "Content-Disposition": `attachment; filename="${filename}"` }, body: payload, micInput: payload };
+  }
+  return wrapWithOpenssl(o, payloadEntity, layers, signDigest, cipher);
+}
+
+/**
+ * The layers around a whole MIME entity given as bytes (headers, blank line, body), e.g. a
+ * hand-built multipart/related with several attachments (RFC 6362). Plain (no layers): the
+ * entity's headers go to HTTP and the MIC covers its body only (RFC 4130 §7.3.1 b3).
+ */
+export function wrapWithOpenssl(o: OpensslSenderOptions, payloadEntity: Buffer, layers: Layer[], signDigest = "sha256", cipher = "aes256"): OpensslMessage {
+  const n = ++seq;
+  const f = (name: string) => join(o.dir, `osend-${n}-${name}`);
+  if (!layers.length) {
+    const { head, body } = splitEntity(payloadEntity);
+    return { contentType: header(head, "Content-Type")!, extraHeaders: {}, body, micInput: body };
   }
   let entity = payloadEntity;
   let micInput: Buffer | undefined;

@@ -148,3 +148,21 @@ test("an index of an earlier version (index/jobs.idx) is replaced by the segment
   assert.deepEqual((await store.summaries()).map((s) => s.runId), [a]);
   assert.equal(existsSync(join(dataDir, "index", "jobs.idx")), false);
 });
+
+test("regression (issue 17): a filtered list counts a segment whose (partner, type, state) key first appeared in this query's pass", async () => {
+  // Found by the multiple-attachments partner gate: the filter was computed at the newest
+  // segment, before an older, newly summed segment registered its key, so that segment's job
+  // was missing from the page until the next query.
+  const jobs = new JobStore(tempDir());
+  const [a, b, c, d] = ids(4, 24 * 3600_000);
+  const q = async () => (await jobs.query({ partner: "acme", offset: 0, length: 50 })).records.map((s) => s.runId);
+  assert.deepEqual(await q(), []);
+  await jobs.save(record(a!));
+  assert.deepEqual(await q(), [a]);
+  await jobs.save({ ...record(b!), type: "AS2 Receive", state: "SUCCESS" });
+  await jobs.save(record(c!));
+  await jobs.save({ ...record(d!, "other"), type: "AS2 Receive", state: "SUCCESS" });
+  const page = await jobs.query({ partner: "acme", offset: 0, length: 50 });
+  assert.deepEqual(page.records.map((s) => s.runId), [c, b, a]);
+  assert.equal(page.totalRecords, 3);
+});

@@ -108,8 +108,12 @@ export interface BuiltMessage {
 }
 
 export const AS2_VERSION = "1.2";
-/** EDIINT-Features we implement (RFC 6017; E1): resend with the same Message-ID and duplicate detection. */
-export const EDIINT_FEATURES = "AS2-Reliability";
+/**
+ * EDIINT-Features we implement (E1), on every message and MDN: multiple-attachments (RFC 6362:
+ * as2 send --multiple-attachments, and as2 receive stores each part); AS2-Reliability (RFC 6017:
+ * resend with the same Message-ID and duplicate detection).
+ */
+export const EDIINT_FEATURES = "multiple-attachments, AS2-Reliability";
 
 interface Entity {
   headers: Header[];

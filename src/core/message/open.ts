@@ -16,6 +16,7 @@ import { Headers, parseContentType, parseParameterized } from "../mime/headers.j
 import { readEntityHead, parseEntityBytes, type EntityHead } from "../mime/entity.js";
 import { MultipartStream, checkBoundary } from "../mime/multipart.js";
 import { dispositionFilename } from "../mime/rfc2231.js";
+import { DEFAULT_MAX_ATTACHMENTS, isAttachmentSet, splitRelated, type IncomingAttachment } from "../mime/related.js";
 import { decodeTransferStream, parseTransferEncoding } from "../mime/encoding.js";
 import { signaturePartBytes } from "./signature-part.js";
 import { DIGESTS, type DigestAlgorithm, normalizeMicAlgorithm } from "../cms/digests.js";
@@ -38,6 +39,8 @@ export interface OpenLimits {
   maxSigners: number;
   /** Largest compressed signed part held in memory when no `spool` is given (see OpenMessageOptions.spool). */
   maxMemorySpoolBytes: number;
+  /** Attachments read from one multipart/related payload (RFC 6362), with `onAttachments`. */
+  maxAttachments: number;
 }
 
 export const DEFAULT_OPEN_LIMITS: OpenLimits = {
@@ -46,6 +49,7 @@ export const DEFAULT_OPEN_LIMITS: OpenLimits = {
   maxCertificates: 64,
   maxSigners: 16,
   maxMemorySpoolBytes: 64 * 1024 * 1024,
+  maxAttachments: DEFAULT_MAX_ATTACHMENTS,
 };
 
 /** Marks an error thrown by the caller's onPayload (not by the message). */
@@ -95,6 +99,14 @@ export interface OpenMessageOptions {
   limits?: Partial<OpenLimits>;
   /** Receives the payload; must consume (or abandon) the stream. */
   onPayload: (info: PayloadInfo, body: AsyncIterable<Uint8Array>) => Promise<void>;
+  /**
+   * Multiple attachments (RFC 6362; E2): with this, a multipart/related payload (not a CEM one,
+   * E7) is split here and its parts handed over in order, each to be consumed before the next;
+   * onPayload is not called then. The MIC still covers the whole multipart/related entity
+   * (RFC 6362 §2.3). A malformed set (no closing delimiter, a part without Content-Type, more
+   * than limits.maxAttachments parts) fails like any other malformed content.
+   */
+  onAttachments?: (info: PayloadInfo, parts: AsyncIterable<IncomingAttachment>) => Promise<void>;
   /**
    * Where compressed content that was signed (compress-before-signing) waits while its signature
    * is checked: it is inflated only once the signer is known to be the partner, so a stranger's
@@ -393,8 +405,21 @@ async function handleEntity(
       throw e;
     }
   })();
+  // The parts are read from `source`, and their framing errors are the message's own (not
+  // local): after CBC decryption they are answered as decryption-failed like any content error.
+  const attachments = options.onAttachments && isAttachmentSet(info.contentType)
+    ? (async function* () {
+      try {
+        yield* splitRelated(info.contentType, source, limits.maxAttachments);
+      } catch (e) {
+        fromSource = true;
+        throw e;
+      }
+    })()
+    : undefined;
   try {
-    await options.onPayload(info, source);
+    if (attachments) await options.onAttachments!(info, attachments);
+    else await options.onPayload(info, source);
   } catch (e) {
     if (!fromSource && e && typeof e === "object") (e as Record<symbol, unknown>)[LOCAL_FAILURE] = true;
     throw e;

@@ -11,7 +11,7 @@
  *   and appends again, so a half-done append is not doubled.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, readdir, rename, truncate } from "node:fs/promises";
+import { lstat, readdir, rename, truncate, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { As2Error, ErrorCodes } from "../../core/index.js";
@@ -36,8 +36,15 @@ async function findLinked(dir: string, name: string, ino: number): Promise<strin
   return undefined;
 }
 
+/** What one stored file is taken from: the entry itself (one payload), or one of its parts (RFC 6362). */
+interface Slot {
+  tmp?: string;
+  name?: string;
+  appendAt?: number;
+}
+
 /** Takes the name per whenExists; returns the stored path, or undefined when "skip" kept an existing file. */
-async function place(s: Services, entry: LedgerEntry, tmp: string, dir: string, name: string): Promise<string | undefined> {
+async function place(s: Services, entry: LedgerEntry, slot: Slot, tmp: string, dir: string, name: string): Promise<string | undefined> {
   const whenExists = s.config.partners[entry.partner]?.inbound.whenExists ?? "rename";
   switch (whenExists) {
     case "rename":
@@ -58,11 +65,11 @@ async function place(s: Services, entry: LedgerEntry, tmp: string, dir: string, 
       const target = join(dir, name);
       const linked = await linkNoClobber(tmp, dir, name, false);
       if (linked) return linked;
-      if (entry.appendAt === undefined) {
-        entry.appendAt = (await lstat(target)).size;
+      if (slot.appendAt === undefined) {
+        slot.appendAt = (await lstat(target)).size;
         await s.store.received.advance(entry);
       } else {
-        await truncate(target, entry.appendAt);
+        await truncate(target, slot.appendAt);
       }
       await pipeline(createReadStream(tmp), createWriteStream(target, { flags: "a" }));
       await fsyncPath(target);
@@ -71,25 +78,82 @@ async function place(s: Services, entry: LedgerEntry, tmp: string, dir: string, 
   }
 }
 
-export async function commitStep(s: Services, entry: LedgerEntry): Promise<LedgerEntry> {
-  const dir = inboxOf(s.config, entry.partner);
-  const tmp = entry.tmp!;
-  const name = entry.name!;
+/**
+ * Stores one slot's temp file under its name; the same steps after a crash find what was done
+ * already (see the header comment). Returns the stored path, undefined when skipped.
+ */
+async function commitSlot(s: Services, entry: LedgerEntry, slot: Slot, dir: string): Promise<string | undefined> {
+  const tmp = slot.tmp!;
+  const name = slot.name!;
   const st = await statOrUndefined(tmp);
-  let file: string | undefined;
-  let skipped = false;
   if (!st) {
     // Only "overwrite" moves the temp file itself; for any other mode a missing temp file at
     // `verified` means the payload is lost, and the message must fail so that a resend is taken.
     if (s.config.partners[entry.partner]?.inbound.whenExists !== "overwrite" || !(await statOrUndefined(join(dir, name)))) {
       throw new As2Error(ErrorCodes.STORE_FAILED, `the verified payload ${tmp} is gone`);
     }
-    file = join(dir, name);
-  } else if (st.nlink > 1 && entry.appendAt === undefined) {
-    file = await findLinked(dir, name, st.ino);
+    return join(dir, name);
+  }
+  if (st.nlink > 1 && slot.appendAt === undefined) {
+    const file = await findLinked(dir, name, st.ino);
     if (!file) throw new As2Error(ErrorCodes.STORE_FAILED, `the payload ${tmp} is linked, but not under ${name} or ${numberedName(name, 1)}...`);
+    return file;
+  }
+  return place(s, entry, slot, tmp, dir, name);
+}
+
+/**
+ * Multiple attachments: all parts or none. A part that cannot be stored (whenExists "error" and
+ * its name taken, an I/O error) takes back the parts stored before it: a linked part only when
+ * the inbox name still has the temp file's inode (never a user's file of the same name), an
+ * appended part by truncating to its appendAt. ("overwrite" replaced a file for good; it cannot
+ * conflict, so only an I/O error could leave a replaced file behind.) A crash between two parts
+ * leaves `verified` with some parts linked: recovery runs this again, which finds those by
+ * inode and stores the rest, so every part ends stored exactly once.
+ */
+async function commitParts(s: Services, entry: LedgerEntry, dir: string): Promise<{ file?: string; skipped: boolean }> {
+  const parts = entry.parts!;
+  const stored: Array<{ slot: Slot; file: string }> = [];
+  try {
+    for (const part of parts) {
+      const file = await commitSlot(s, entry, part, dir);
+      if (file) {
+        part.file = file;
+        stored.push({ slot: part, file });
+      } else {
+        delete part.file;
+      }
+      // Between two parts' links (the crash test's point): recovery must finish the set.
+      if (part !== parts[parts.length - 1]) crashPoint("receive:part-linked");
+    }
+  } catch (e) {
+    for (const { slot, file } of stored.reverse()) await takeBack(slot, file);
+    for (const part of parts) delete part.file;
+    await fsyncDir(dir).catch(() => undefined);
+    throw e;
+  }
+  const first = parts.find((p) => p.file)?.file;
+  return { ...(first ? { file: first } : {}), skipped: parts.some((p) => !p.file) };
+}
+
+/** Undoes one stored part (commitParts): only what this message put there. */
+async function takeBack(slot: Slot, file: string): Promise<void> {
+  if (slot.appendAt !== undefined) {
+    await truncate(file, slot.appendAt).catch(() => undefined);
+    return;
+  }
+  const [a, b] = await Promise.all([statOrUndefined(slot.tmp!), statOrUndefined(file)]);
+  if (a && b && a.ino === b.ino && a.dev === b.dev) await unlink(file);
+}
+
+export async function commitStep(s: Services, entry: LedgerEntry): Promise<LedgerEntry> {
+  const dir = inboxOf(s.config, entry.partner);
+  let file: string | undefined;
+  let skipped = false;
+  if (entry.parts?.length) {
+    ({ file, skipped } = await commitParts(s, entry, dir));
   } else {
-    file = await place(s, entry, tmp, dir, name);
+    file = await commitSlot(s, entry, entry, dir);
     skipped = !file;
   }
   await fsyncDir(dir);

@@ -21,17 +21,22 @@ export function newReceiveRecord(s: Services, entry: LedgerEntry, startedBy: str
 export function applyEntry(r: JobRecord, entry: LedgerEntry, partner: PartnerConfig | undefined, end: Date, warnings: string[] = []): void {
   const o = entry.opened;
   const failed = entry.outcome === "failed";
-  const name = entry.file ?? sanitizeFilename(o?.filename, entry.messageId);
+  const fileEntry = (name: string, size: number): FileEntry => {
+    const file: FileEntry = { name, size, status: "ONGOING", statusCode: 0, as2MessageId: entry.messageId, ...(entry.error ? { error: { code: entry.error.code, message: entry.error.message } } : {}) };
+    setFileStatus(file, failed ? "FAILED" : "SUCCESS");
+    return file;
+  };
   const size = o?.size ?? 0;
-  const file: FileEntry = { name, size, status: "ONGOING", statusCode: 0, as2MessageId: entry.messageId, ...(entry.error ? { error: { code: entry.error.code, message: entry.error.message } } : {}) };
-  setFileStatus(file, failed ? "FAILED" : "SUCCESS");
-  r.files = [file];
+  // Multiple attachments (RFC 6362): one file entry per part, each with its own outcome name.
+  const parts = entry.parts?.map((p) => ({ name: p.file ?? p.name, size: p.size, stored: !!p.file }));
+  r.files = parts ? parts.map((p) => fileEntry(p.name, p.size)) : [fileEntry(entry.file ?? sanitizeFilename(o?.filename, entry.messageId), size)];
+  const attachments = failed ? [] : parts ? parts.filter((p) => p.stored).map((p) => ({ name: p.name, size: p.size })) : entry.file ? [{ name: entry.file, size }] : [];
   r.messages = [{
     as2MessageId: entry.messageId, persistedTimestamp: end.getTime(), compressed: !!o?.compressed, encrypted: !!o?.encrypted, signed: !!o?.signed,
     ...(entry.mdnRequest.subject ? { subject: entry.mdnRequest.subject } : {}),
     receiverId: entry.mdnRequest.to, senderId: entry.from, mdnStatus: entry.mdnRequest.wanted ? "Pending" : "Not Requested",
     partnerType: partner?.type === "test" ? "Test" : "Production",
-    attachments: entry.file && !failed ? [{ name: entry.file, size }] : [],
+    attachments,
   }];
   r.receiveDetails ??= {};
   Object.assign(r.receiveDetails, { encryptionAlgorithm: o?.cipher, signatureAlgorithm: o?.signature, mic: o?.mic.base64, micAlgorithm: o?.mic.algorithm });

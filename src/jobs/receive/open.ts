@@ -45,6 +45,8 @@ async function diskSpool(s: Services, entry: LedgerEntry, source: AsyncIterable<
 export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIterable<Uint8Array>): Promise<LedgerEntry> {
   const partner = s.config.partners[entry.partner]!;
   let writer: InboxWriter | undefined;
+  // Multiple attachments (RFC 6362): one temp file per part, all kept or all discarded.
+  const parts: Array<{ writer: InboxWriter; name: string; contentType: string }> = [];
   try {
     const opened = await openMessage({
       headers: entry.headers ?? {}, body: source,
@@ -53,7 +55,7 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
       micAlgorithm: entry.mdnRequest.micAlgorithm as DigestAlgorithm | undefined,
       requireSigned: partner.inbound.requireSigned,
       requireEncrypted: partner.inbound.requireEncrypted,
-      limits: { maxInflatedBytes: s.config.receive.maxInflatedBytes },
+      limits: { maxInflatedBytes: s.config.receive.maxInflatedBytes, maxAttachments: s.config.receive.maxAttachments },
       rc2WithoutVersion: partner.quirks.rc2WithoutVersion,
       micIncludesHeaders: partner.quirks.compressedMicIncludesHeaders,
       signerValidity: { now: s.now(), messageDate: entry.mdnRequest.date ? new Date(entry.mdnRequest.date) : undefined, enforce: partner.inbound.signerCertificateValidity === "enforce" },
@@ -62,19 +64,39 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
         writer = await InboxWriter.create(inbox);
         await writer.write(guardSpace(payload, inbox, s.config.receive.minFreeBytes));
       },
+      onAttachments: async (_info, attachments) => {
+        const inbox = inboxOf(s.config, entry.partner);
+        for await (const part of attachments) {
+          const w = await InboxWriter.create(inbox);
+          // A part without a file name is named after the Message-ID and its position.
+          parts.push({ writer: w, name: sanitizeFilename(part.filename, `${entry.messageId.replace(/^<|>$/g, "")}-${part.index + 1}`), contentType: part.contentType });
+          await w.write(guardSpace(part.body, inbox, s.config.receive.minFreeBytes));
+          // Closed (and fsynced) at once: thousands of parts must not hold thousands of descriptors.
+          await w.finish();
+        }
+      },
       // Compress-before-signing waits on disk, not in memory, until its signature is checked.
       spool: (source) => diskSpool(s, entry, source),
     });
-    await writer!.finish();
-    const verified: LedgerEntry = {
-      ...entry, step: "verified", at: s.now().toISOString(),
-      tmp: writer!.tmpPath, name: sanitizeFilename(opened.payload.filename, entry.messageId), opened: summary(opened),
-    };
+    let verified: LedgerEntry;
+    if (parts.length) {
+      verified = {
+        ...entry, step: "verified", at: s.now().toISOString(), opened: summary(opened),
+        parts: parts.map((p) => ({ tmp: p.writer.tmpPath, name: p.name, size: p.writer.size, contentType: p.contentType })),
+      };
+    } else {
+      await writer!.finish();
+      verified = {
+        ...entry, step: "verified", at: s.now().toISOString(),
+        tmp: writer!.tmpPath, name: sanitizeFilename(opened.payload.filename, entry.messageId), opened: summary(opened),
+      };
+    }
     await s.store.received.advance(verified);
     crashPoint("receive:opened");
     return verified;
   } catch (e) {
     await writer?.discard();
+    for (const p of parts) await p.writer.discard();
     throw e;
   }
 }

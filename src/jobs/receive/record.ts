@@ -27,7 +27,8 @@ export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2E
   const disposition: DispositionSpec = failure
     ? { type: "processed", modifier: "error", description: failure.disposition ?? "unexpected-processing-error" }
     : skipped ? { type: "processed", modifier: "warning", description: "duplicate-filename" } : { type: "processed" };
-  const detail = failure ? failure.message : skipped ? `a file named ${entry.name} exists; kept the existing one (inbound.whenExists "skip")` : undefined;
+  const skippedNames = entry.parts ? entry.parts.filter((p) => !p.file).map((p) => p.name).join(", ") : entry.name;
+  const detail = failure ? failure.message : skipped ? `a file named ${skippedNames} exists; kept the existing one (inbound.whenExists "skip")` : undefined;
   const reply = replyMdn(s, entry, disposition, detail, failure ? undefined : entry.opened);
   const recorded: LedgerEntry = {
     ...entry, step: "recorded", at: s.now().toISOString(),
@@ -39,14 +40,16 @@ export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2E
   };
   delete recorded.tmp;
   await s.store.received.advance(recorded);
-  // The outcome is durable: the verified temp file (linked into the inbox, or skipped) can go.
+  // The outcome is durable: the verified temp file(s) (linked into the inbox, or skipped) can go.
   if (entry.tmp) await rm(entry.tmp, { force: true });
+  for (const p of entry.parts ?? []) if (p.tmp) await rm(p.tmp, { force: true });
   const sole = !!origin && !startRecord(s, entry, origin.declaredBytes);
   const record = await recordEntry(s, recorded, [...reply.warnings, ...(skipped && detail ? [detail] : [])], origin, sole);
   if (entry.spool) await rm(entry.spool, { force: true });
   crashPoint("receive:recorded");
   s.event({
     event: "message", partner: entry.partner, messageId: entry.messageId, runId: entry.runId, file: recorded.file,
+    ...(recorded.parts && !failure ? { files: recorded.parts.flatMap((p) => (p.file ? [p.file] : [])) } : {}),
     bytes: entry.opened?.size ?? 0, disposition: dispositionText(disposition), detail: failure?.message ?? detail,
   });
   return { entry: recorded, ...(sole ? { record } : {}) };

@@ -28,6 +28,7 @@ async function abandon(s: Services, entry: LedgerEntry, why: string): Promise<vo
   await failJob(s, entry, { code: ErrorCodes.INTERRUPTED, message: why });
   if (entry.spool) await rm(entry.spool, { force: true });
   if (entry.tmp) await rm(entry.tmp, { force: true });
+  for (const p of entry.parts ?? []) if (p.tmp) await rm(p.tmp, { force: true });
   await s.store.received.release(entry.from, entry.messageId, entry.runId);
 }
 
@@ -54,6 +55,14 @@ export async function recoverEntry(s: Services, held: LedgerEntry): Promise<void
           entry = { ...entry, tmp: await adoptTemp(entry.tmp) };
           await s.store.received.advance(entry);
         }
+        if (entry.parts?.length) {
+          // Multiple attachments: every part's temp file is adopted (a part linked before the
+          // crash keeps its inode through the rename, so commit still finds it: commit.ts).
+          const parts = [];
+          for (const p of entry.parts) parts.push(await exists(p.tmp) ? { ...p, tmp: await adoptTemp(p.tmp) } : p);
+          entry = { ...entry, parts };
+          await s.store.received.advance(entry);
+        }
         await settle(s, await finishFrom(s, entry, undefined, undefined, notifier));
         return;
       case "committed":
@@ -62,6 +71,8 @@ export async function recoverEntry(s: Services, held: LedgerEntry): Promise<void
       case "recorded": {
         await recordEntry(s, entry);
         if (entry.spool) await rm(entry.spool, { force: true });
+        // The record step removes the parts' temp files after `recorded`; a crash in between leaves them.
+        for (const p of entry.parts ?? []) await rm(p.tmp, { force: true });
         const url = entry.mdnRequest.wanted ? entry.mdnRequest.asyncUrl : undefined;
         if (url) await answerAsync(s, entry, url);
         else await markAnswered(s, entry, { delivered: false });

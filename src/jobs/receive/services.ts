@@ -16,6 +16,8 @@ export interface ReceiveEvent {
   messageId?: string;
   runId?: string;
   file?: string;
+  /** Multiple attachments (RFC 6362): every stored part, `file` being the first. */
+  files?: string[];
   bytes?: number;
   disposition?: string;
   status?: number;
