@@ -64,6 +64,10 @@ export interface SendFile {
   path: string;
   /** --restart: resend under the original Message-ID (RFC 6017 duplicate detection). */
   messageId?: string;
+  /** A payload built in memory and written to `path` (CEM, issue 17): its own Content-Type ... */
+  contentType?: string;
+  /** ... and no Content-Disposition file name (null), or another name than the file's. */
+  filename?: string | null;
 }
 
 export interface SendJobOptions {
@@ -245,13 +249,13 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
     const spool = join(spoolDir, `${o.runId}.${i}.body`);
     let messageId: string | undefined;
     try {
-      const contentType = o.partner.contentType ?? await contentTypeFor(file.path);
+      const contentType = file.contentType ?? o.partner.contentType ?? await contentTypeFor(file.path);
       const size = sizes[i] ?? 0;
       const built = buildMessage({
         ...baseOptions,
         payload: tap(createReadStream(file.path, { highWaterMark: 256 * 1024 }), counter((n) => o.events?.progress?.(i, "build", n, size))),
         contentType,
-        filename: basename(file.path),
+        ...(file.filename === null ? {} : { filename: file.filename ?? basename(file.path) }),
         messageId: file.messageId,
         hashing: size >= WORKER_HASH_BYTES ? "worker" : "inline",
       });

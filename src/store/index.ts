@@ -16,3 +16,4 @@ export { redactUrl, isStoreUnavailable } from "./postgres/db.js";
 export { migrate, MIGRATIONS, type MigrationResult } from "./postgres/migrations.js";
 export { PgStore } from "./postgres/store.js";
 export * from "./prune.js";
+export * from "./cem-requests.js";

@@ -38,7 +38,8 @@ async function findLinked(dir: string, name: string, ino: number): Promise<strin
 
 /** Takes the name per whenExists; returns the stored path, or undefined when "skip" kept an existing file. */
 async function place(s: Services, entry: LedgerEntry, tmp: string, dir: string, name: string): Promise<string | undefined> {
-  const whenExists = s.config.partners[entry.partner]?.inbound.whenExists ?? "rename";
+  // A CEM document (entry.dir) is never appended to or overwritten: it always gets a free name.
+  const whenExists = entry.dir ? "rename" : s.config.partners[entry.partner]?.inbound.whenExists ?? "rename";
   switch (whenExists) {
     case "rename":
       return linkNoClobber(tmp, dir, name);
@@ -72,7 +73,7 @@ async function place(s: Services, entry: LedgerEntry, tmp: string, dir: string, 
 }
 
 export async function commitStep(s: Services, entry: LedgerEntry): Promise<LedgerEntry> {
-  const dir = inboxOf(s.config, entry.partner);
+  const dir = entry.dir ?? inboxOf(s.config, entry.partner);
   const tmp = entry.tmp!;
   const name = entry.name!;
   const st = await statOrUndefined(tmp);
@@ -81,7 +82,7 @@ export async function commitStep(s: Services, entry: LedgerEntry): Promise<Ledge
   if (!st) {
     // Only "overwrite" moves the temp file itself; for any other mode a missing temp file at
     // `verified` means the payload is lost, and the message must fail so that a resend is taken.
-    if (s.config.partners[entry.partner]?.inbound.whenExists !== "overwrite" || !(await statOrUndefined(join(dir, name)))) {
+    if (entry.dir || s.config.partners[entry.partner]?.inbound.whenExists !== "overwrite" || !(await statOrUndefined(join(dir, name)))) {
       throw new As2Error(ErrorCodes.STORE_FAILED, `the verified payload ${tmp} is gone`);
     }
     file = join(dir, name);
