@@ -20,6 +20,7 @@ import { readFile, stat } from "node:fs/promises";
 import { As2Error, ErrorCodes, MAX_CEM_PAYLOAD_BYTES, openCemPayload, sameIdentifier } from "../../core/index.js";
 import type { CemRequestRecord } from "../../store/index.js";
 import { certificateInfo } from "./records.js";
+import { crashPoint } from "../crash-point.js";
 import type { Services } from "../receive/services.js";
 
 export interface CemTaken {
@@ -56,6 +57,7 @@ export async function takeCemPayload(
       certificate: certificateInfo(cert), file: path,
     };
     const { created } = await store.register(record);
+    crashPoint("cem:registered");
     return { kind: "request", requestId: rq.requestId, created };
   }
   const rs = opened.response;
@@ -71,7 +73,8 @@ export async function takeCemPayload(
     ...r, state: accepted ? "accepted" : "rejected", updatedAt: now.toISOString(), ...(reason ? { reason } : {}),
     response: {
       status: accepted ? "Accepted" : "Rejected", ...(reason ? { reason } : {}), at: now.toISOString(), messageId: entry.messageId, runId: entry.runId,
-      trust: about.map((t) => ({ usage: "", status: t.status, ...(t.reason ? { reason: t.reason } : {}) })),
+      // The response names the certificate, not the usage: each TrustResponse in the order of our TrustRequests.
+      trust: about.map((t, i) => ({ usage: r.usages[i] ?? "", status: t.status, ...(t.reason ? { reason: t.reason } : {}) })),
     },
   }));
   return { kind: "response", requestId: rs.requestId };

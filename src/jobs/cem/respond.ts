@@ -21,6 +21,7 @@ import { newRunId, openStore, type CemRequestRecord, type CemResponseInfo, type 
 import { runSendJob } from "../send-job.js";
 import { applyAcceptedCertificate } from "./apply-certificate.js";
 import { cemFilesDir, safeName } from "./records.js";
+import { crashPoint } from "../crash-point.js";
 
 export interface DecideOptions {
   config: As2Config;
@@ -62,6 +63,7 @@ export async function decideCemRequest(o: DecideOptions): Promise<DecideResult> 
   if (o.decision === "accept") {
     const applied = await applyAcceptedCertificate(o.configPath, current, now());
     configChanged = applied.changed;
+    crashPoint("cem:applied");
     trust = current.usages.map((usage) => {
       const no = applied.rejected.find((x) => x.usage === usage);
       return no ? { usage, status: "Rejected" as const, reason: no.reason } : { usage, status: "Accepted" as const };
@@ -87,6 +89,7 @@ export async function decideCemRequest(o: DecideOptions): Promise<DecideResult> 
   if (decided.state !== (anyAccepted ? "accepted" : "rejected")) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `CEM request ${o.requestId} was ${decided.state} meanwhile`);
   // Decided the same way meanwhile by another process: that one sends the response.
   if (!mine) return { record: decided, configChanged };
+  crashPoint("cem:decided");
   return { ...(await sendResponse(o, decided, now)), configChanged };
 }
 
