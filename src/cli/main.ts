@@ -207,6 +207,7 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .requiredOption("--cert <file>", "the new certificate (PEM, DER or .p7b): the one whose key you will use from --respond-by on")
     .option("--usage <list>", "comma-separated: signing, encryption, tls", "signing,encryption")
     .requiredOption("--respond-by <date>", "ISO date-time by which the partner answers; from then on the new certificate is used")
+    .addHelpText("after", "\nExamples:\n  as2 cem send --partner acme --cert keys/myco-2027.crt --respond-by 2027-01-31T00:00:00Z\n  as2 cem send --partner acme --cert keys/myco-2027.crt --usage signing --respond-by 2027-01-31")
     .action(async (flags: import("./cem.js").CemSendFlags, cmd: Command) => {
       state.exitCode = await (await import("./cem.js")).cemSendCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
     });
@@ -219,6 +220,9 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
       .argument("<request-id>", "the request's ID (as2 status lists pending ones)")
       .option("--partner <name>", "the partner, when two sent requests with the same ID");
     if (decision === "reject") c.requiredOption("--reason <text>", "ReasonForRejection sent to the partner");
+    c.addHelpText("after", decision === "accept"
+      ? "\nExamples:\n  as2 status                 # lists pending CEM requests\n  as2 cem accept CEM-ACME-20270101T000000000Z-1a2b3c4d5e6f"
+      : "\nExamples:\n  as2 cem reject CEM-ACME-20270101T000000000Z-1a2b3c4d5e6f --reason 'please use a 3072-bit key'");
     c.action(async (requestId: string, flags: import("./cem.js").CemDecideFlags, cmd: Command) => {
       state.exitCode = await (await import("./cem.js")).cemDecideCommand(decision, requestId, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
