@@ -9,7 +9,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { isCemContentType, openMessage, type DigestAlgorithm, type OpenedMessage, type Spooled } from "../../core/index.js";
+import { MAX_CEM_PAYLOAD_BYTES, isCemContentType, limitSize, openMessage, type DigestAlgorithm, type OpenedMessage, type Spooled } from "../../core/index.js";
 import { signersAt } from "../../config/keys.js";
 import { cemFilesDir, safeName } from "../cem/records.js";
 import { takeCemPayload, type CemTaken } from "../cem/receive-cem.js";
@@ -70,7 +70,9 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
         if (isCemContentType(info.contentType)) cem = { dir: cemFilesDir(s.config.dataDir, "received", entry.partner), contentType: info.contentType };
         const inbox = cem?.dir ?? inboxOf(s.config, entry.partner);
         writer = await InboxWriter.create(inbox);
-        await writer.write(guardSpace(payload, inbox, s.config.receive.minFreeBytes));
+        // A CEM document is small: more than MAX_CEM_PAYLOAD_BYTES is refused as it streams, not after it is on disk.
+        const source = cem ? limitSize(payload, MAX_CEM_PAYLOAD_BYTES, "a CEM payload") : payload;
+        await writer.write(guardSpace(source, inbox, s.config.receive.minFreeBytes));
       },
       // Compress-before-signing waits on disk, not in memory, until its signature is checked.
       spool: (source) => diskSpool(s, entry, source),
