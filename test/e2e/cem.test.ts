@@ -228,6 +228,7 @@ test("malformed or unsigned CEM requests are refused cleanly (negative answer, n
     ["missing RespondByDate", (s) => s.replace(/<RespondByDate>[^<]*<\/RespondByDate>/, ""), true, /no RespondByDate/],
     ["wrong AS2 name", (s) => s.replace('<Name qualifier="AS2">A</Name>', '<Name qualifier="AS2">MALLORY</Name>'), true, /MALLORY/],
     ["unsigned", (s) => s, false, /insufficient-message-security/],
+    ["huge (2 MiB)", (s) => s.replace("</EDIINTCertificateExchangeRequest>", `<!--${"x".repeat(2 * 1024 * 1024)}--></EDIINTCertificateExchangeRequest>`), true, /CEM payload/],
   ];
   for (const [name, edit, sign, why] of cases) {
     const id = `BAD-${name.replace(/\W/g, "")}-${Date.now()}`;

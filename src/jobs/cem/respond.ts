@@ -112,7 +112,8 @@ async function sendResponse(o: DecideOptions, r: CemRequestRecord, now: () => Da
   let error: string | undefined;
   try {
     ({ record: job } = await runSendJob({
-      config: o.config, partnerName: r.partner, partner: { ...partner, url: r.responseUrl, subject: "Certificate Exchange Response" }, keys: o.keys,
+      // Signed always (the requester takes only a signed response), to the URL the request named.
+      config: o.config, partnerName: r.partner, partner: { ...partner, sign: partner.sign || "sha256", url: r.responseUrl, subject: "Certificate Exchange Response" }, keys: o.keys,
       files: [{ path: file, contentType: payload.contentType, filename: null }], deleteSource: false, runId: newRunId(now()), signal: o.signal, now,
     }));
   } catch (e) {

@@ -46,7 +46,6 @@ export async function sendCemRequest(o: CemSendOptions): Promise<CemSendResult> 
   const now = o.now ?? (() => new Date());
   const partner = o.config.partners[o.partnerName];
   if (!partner) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `no partner "${o.partnerName}" in the configuration`);
-  if (partner.sign === false) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `partners.${o.partnerName}.sign is false: a CEM request must be signed with the current key (as2-reference E7)`);
   const responseUrl = responseUrlFor(o.config, o.partnerName);
   const store = openStore(o.config);
   const started = now();
@@ -68,7 +67,8 @@ export async function sendCemRequest(o: CemSendOptions): Promise<CemSendResult> 
   };
   await store.cem.register(record);
   const { record: job } = await runSendJob({
-    config: o.config, partnerName: o.partnerName, partner: { ...partner, subject: partner.subject ?? "Certificate Exchange Request" }, keys: o.keys,
+    // Always signed (E7: the partner checks the request with our current certificate), whatever the profile's sign says.
+    config: o.config, partnerName: o.partnerName, partner: { ...partner, sign: partner.sign || "sha256", subject: partner.subject ?? "Certificate Exchange Request" }, keys: o.keys,
     files: [{ path: file, contentType: payload.contentType, filename: null }], deleteSource: false, runId, signal: o.signal, ...(o.events ? { events: o.events } : {}), now,
   });
   const messageId = job.files[0]?.as2MessageId;
