@@ -39,3 +39,16 @@ test("concurrent updates under the lock lose nothing; a request ID with path cha
   assert.deepEqual(readdirSync(join(dir, "cem", "received", "acme")).filter((n) => n.endsWith(".json")).length, 1);
   assert.equal(await store.update("received", "acme", "missing", (x) => x), undefined);
 });
+
+test("pending requests past their RespondByDate become expired; decided ones and future ones stay", async () => {
+  const { expireOverdue } = await import("../../src/jobs/cem/records.js");
+  const store = new FileCemRequestStore(tempDir());
+  const past = new Date(Date.now() - 60_000).toISOString();
+  const future = new Date(Date.now() + 3_600_000).toISOString();
+  await store.register(record("OLD", { respondBy: past }));
+  await store.register(record("NEW", { respondBy: future }));
+  await store.register(record("DONE", { respondBy: past, state: "accepted" }));
+  await expireOverdue(store, new Date());
+  const states = Object.fromEntries((await store.list()).map((r) => [r.requestId, r.state]));
+  assert.deepEqual(states, { OLD: "expired", NEW: "pending", DONE: "accepted" });
+});
