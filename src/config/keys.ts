@@ -23,6 +23,16 @@ export interface PartnerMaterial {
   signatureCertificates: Certificate[];
   /** Each signature certificate's window (same order; from/until in ms), from { file, from, until } entries. */
   signatureWindows?: Array<{ from?: number; until?: number }>;
+  /** A list of encryption entries (CEM): every one with its window, so a long-running process picks the one in use when it sends. */
+  encryptionChoices?: Array<{ certificate: Certificate; from?: number; until?: number }>;
+}
+
+/** The encryption certificate in use at `now`: of the entries in their window, the latest `from`; else the one chosen at load. */
+export function encryptionCertificateAt(m: PartnerMaterial | undefined, now: Date): Certificate | undefined {
+  if (!m?.encryptionChoices?.length) return m?.encryptionCertificate;
+  const t = now.getTime();
+  const inUse = m.encryptionChoices.filter((c) => (c.from === undefined || c.from <= t) && (c.until === undefined || t < c.until));
+  return inUse.sort((a, b) => (a.from ?? 0) - (b.from ?? 0)).at(-1)?.certificate ?? m.encryptionCertificate;
 }
 
 /**
@@ -192,6 +202,7 @@ export function loadKeyMaterial(c: As2Config, now: Date, partnerNames: string[] 
     // A list of encryption entries (CEM): the one in use now with the latest `from`; else the last one.
     let encFile: string | undefined;
     let enc = main;
+    let encryptionChoices: PartnerMaterial["encryptionChoices"];
     if (typeof p.encryptionCertificate === "string") {
       encFile = p.encryptionCertificate;
       enc = firstOf(encFile, `${path}.encryptionCertificate`);
@@ -200,7 +211,12 @@ export function loadKeyMaterial(c: As2Config, now: Date, partnerNames: string[] 
       const inUse = list.map((e, i) => ({ e, i })).filter(({ e }) => certificateInUse(e, now));
       const pick = inUse.sort((a, b) => fromOf(a.e) - fromOf(b.e)).at(-1) ?? { e: list[list.length - 1]!, i: list.length - 1 };
       encFile = certificateFileOf(pick.e);
-      enc = firstOf(encFile, `${path}.encryptionCertificate[${pick.i}]`);
+      encryptionChoices = [];
+      list.forEach((e, i) => {
+        const cert = firstOf(certificateFileOf(e), `${path}.encryptionCertificate[${i}]`);
+        if (i === pick.i) enc = cert;
+        if (cert) encryptionChoices!.push({ certificate: cert, ...(typeof e !== "string" && e.from ? { from: Date.parse(e.from) } : {}), ...(typeof e !== "string" && e.until ? { until: Date.parse(e.until) } : {}) });
+      });
     }
     const sigs: Certificate[] = [];
     const windows: Array<{ from?: number; until?: number }> = [];
@@ -221,7 +237,7 @@ export function loadKeyMaterial(c: As2Config, now: Date, partnerNames: string[] 
     }
     if (enc) validityWarnings(enc, encFile ?? p.certificate!, now, warnings);
     for (const [i, s] of sigs.entries()) if (s !== enc) validityWarnings(s, sigFiles[i]!, now, warnings);
-    partners[name] = { encryptionCertificate: enc, signatureCertificates: sigs, signatureWindows: windows };
+    partners[name] = { encryptionCertificate: enc, signatureCertificates: sigs, signatureWindows: windows, ...(encryptionChoices ? { encryptionChoices } : {}) };
   }
   if (problems.length || !station) throw new ConfigError("the configured keys and certificates", problems);
   return { station, decryptionKeys: [station, ...previous.filter((k): k is KeyPair => !!k)], partners, warnings };

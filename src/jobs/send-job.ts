@@ -221,7 +221,7 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
 
 async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Promise<SendJobResult> {
   const { jobs: store, sent: index, notifications } = openStore(o.config);
-  const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys);
+  const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys, now());
   const partnerCerts: Certificate[] = o.keys.partners[o.partnerName]?.signatureCertificates ?? [];
   const notifySpec = notifySpecFor(o.config, o.partner);
   const spoolDir = join(o.config.dataDir, "spool");

@@ -193,7 +193,7 @@ test("store: files by default; postgres with a url from ${ENV}; a missing url, a
 
 test("certificate windows (CEM, issue 17): a signature certificate verifies only inside { from, until }; the encryption entry in use is the one with the latest from", async () => {
   const { validateConfig } = await import("../../src/config/validate.js");
-  const { loadKeyMaterial, signersAt } = await import("../../src/config/keys.js");
+  const { encryptionCertificateAt, loadKeyMaterial, signersAt } = await import("../../src/config/keys.js");
   const { opensslIdentity, tempDir: tmp } = await import("../helpers/tools.js");
   const d = tmp();
   const me = opensslIdentity("me", d);
@@ -213,6 +213,9 @@ test("certificate windows (CEM, issue 17): a signature certificate verifies only
   const after = loadKeyMaterial(config, new Date("2030-01-02T00:00:00Z"));
   assert.ok(before.partners.p!.encryptionCertificate!.der.equals(oldC.certificate.der));
   assert.ok(after.partners.p!.encryptionCertificate!.der.equals(newC.certificate.der));
+  // Loaded before the switch, used after it (a long-running process): the entry in use when it sends.
+  assert.ok(encryptionCertificateAt(before.partners.p, new Date("2030-01-02T00:00:00Z"))!.der.equals(newC.certificate.der));
+  assert.ok(encryptionCertificateAt(after.partners.p, new Date("2029-12-31T00:00:00Z"))!.der.equals(oldC.certificate.der));
   const signers = (at: string) => signersAt(before.partners.p, new Date(at)).map((c) => c.subject);
   assert.deepEqual(signers("2029-01-01T00:00:00Z"), [oldC.certificate.subject]);
   assert.deepEqual(signers("2029-12-31T00:00:00Z"), [oldC.certificate.subject, newC.certificate.subject]);
