@@ -12,7 +12,7 @@ import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, buildMessage, isAs2Error, parseMdn, tap, type Certificate } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
-import type { KeyMaterial } from "../config/keys.js";
+import { signersAt, type KeyMaterial } from "../config/keys.js";
 import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type NotificationQueue, type FileEntry, type JobRecord, type SendDetail, type StoreConfig } from "../store/index.js";
 import { PartnerConnections, postMessage, type PostResponse, type PostSpec, type RequestBody } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
@@ -222,7 +222,8 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
 async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Promise<SendJobResult> {
   const { jobs: store, sent: index, notifications } = openStore(o.config);
   const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys, now());
-  const partnerCerts: Certificate[] = o.keys.partners[o.partnerName]?.signatureCertificates ?? [];
+  // The partner's certificates in their window (CEM rollover, issue 17): an MDN signed with a key past its `until` is refused.
+  const partnerCerts: Certificate[] = signersAt(o.keys.partners[o.partnerName], now());
   const notifySpec = notifySpecFor(o.config, o.partner);
   const spoolDir = join(o.config.dataDir, "spool");
   const sizes = await Promise.all(o.files.map((f) => stat(f.path).then((s) => s.size, () => 0)));
