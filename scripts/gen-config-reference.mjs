@@ -65,12 +65,29 @@ function stringType(s, plural) {
   return s.pattern ? `${base} matching ${code(s.pattern)}` : base;
 }
 
+/** A non-scalar alternative of a mixed union (a file, or { file, from, until }): named, its keys listed below. */
+function mixedPart(a, plural) {
+  if (hasProperties(a)) return plural ? "objects" : "object";
+  if (a.type === "array") return `array of ${scalarType(a.items ?? {}, true) ?? "objects"}`;
+  return "any";
+}
+
+/** The object alternatives of a mixed union, with the path suffix their keys go under. */
+function mixedObjects(s) {
+  const out = [];
+  for (const a of s.anyOf ?? []) {
+    if (hasProperties(a)) out.push(["", a]);
+    else if (a.type === "array") for (const i of a.items?.anyOf ?? (a.items ? [a.items] : [])) if (hasProperties(i)) out.push(["[]", i]);
+  }
+  return out;
+}
+
 /** The type column for a scalar schema (or a union of scalars); undefined for anything else. */
 function scalarType(s, plural = false) {
   if (s.const !== undefined) return literal(s.const);
   if (Array.isArray(s.enum)) return s.enum.map(literal).join(" | ");
   if (Array.isArray(s.anyOf) && !isObjectUnion(s)) {
-    const parts = s.anyOf.map((a) => scalarType(a, plural) ?? "any");
+    const parts = s.anyOf.map((a) => scalarType(a, plural) ?? mixedPart(a, plural));
     return parts.join(" | ");
   }
   if (s.type === "string") return stringType(s, plural);
@@ -111,6 +128,13 @@ export function configReferenceRows(schema) {
     const scalar = scalarType(s);
     if (scalar !== undefined) {
       row.type = scalar;
+      // A union of a scalar and objects (a certificate file, or { file, from, until }): the objects' keys.
+      for (const [suffix, o] of mixedObjects(s)) {
+        const like = seenAt(o);
+        if (like) continue;
+        seen.set(shapeKey(o), `${path}${suffix}`);
+        children(`${path}${suffix}`, o);
+      }
       return;
     }
     if (hasProperties(s) || isObjectUnion(s)) {
@@ -166,6 +190,11 @@ export function configReferenceRows(schema) {
       const itemType = scalarType(items, true);
       if (itemType !== undefined) {
         row.type = `array of ${itemType}`;
+        for (const [, o] of mixedObjects(items)) {
+          if (seenAt(o)) continue;
+          seen.set(shapeKey(o), `${path}[]`);
+          children(`${path}[]`, o);
+        }
         return;
       }
       const like = seenAt(items);

@@ -197,6 +197,37 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
     .action(async (name: string, flags: import("./partner.js").PartnerAddFlags, cmd: Command) => {
       state.exitCode = await (await import("./partner.js")).partnerAddCommand(name, flags, cmd.optsWithGlobals<GlobalOptions>());
     });
+  const cem = program
+    .command("cem")
+    .description("certificate exchange (CEM): send a new certificate to a partner, accept or reject a partner's")
+    .addHelpText("after", "\nExamples:\n  as2 cem send --partner acme --cert keys/myco-2027.crt --usage signing,encryption --respond-by 2027-01-31T00:00:00Z\n  as2 status                      # shows pending CEM requests\n  as2 cem accept CEM-ACME-20270101T000000000Z-1a2b3c4d5e6f\n  as2 cem reject CEM-ACME-20270101T000000000Z-1a2b3c4d5e6f --reason 'key too short'");
+  cem
+    .command("send")
+    .description("send a CEM request: the new certificate, signed with the current key, to the partner")
+    .requiredOption("--partner <name>", "the partner profile")
+    .requiredOption("--cert <file>", "the new certificate (PEM, DER or .p7b): the one whose key you will use from --respond-by on")
+    .option("--usage <list>", "comma-separated: signing, encryption, tls", "signing,encryption")
+    .requiredOption("--respond-by <date>", "ISO date-time by which the partner answers; from then on the new certificate is used")
+    .addHelpText("after", "\nExamples:\n  as2 cem send --partner acme --cert keys/myco-2027.crt --respond-by 2027-01-31T00:00:00Z\n  as2 cem send --partner acme --cert keys/myco-2027.crt --usage signing --respond-by 2027-01-31")
+    .action(async (flags: import("./cem.js").CemSendFlags, cmd: Command) => {
+      state.exitCode = await (await import("./cem.js")).cemSendCommand(flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  for (const decision of ["accept", "reject"] as const) {
+    const c = cem
+      .command(decision)
+      .description(decision === "accept"
+        ? "accept a partner's CEM request: its certificate joins the partner's profile with its window, an Accepted response is sent"
+        : "reject a partner's CEM request: nothing changes, a Rejected response with the reason is sent")
+      .argument("<request-id>", "the request's ID (as2 status lists pending ones)")
+      .option("--partner <name>", "the partner, when two sent requests with the same ID");
+    if (decision === "reject") c.requiredOption("--reason <text>", "ReasonForRejection sent to the partner");
+    c.addHelpText("after", decision === "accept"
+      ? "\nExamples:\n  as2 status                 # lists pending CEM requests\n  as2 cem accept CEM-ACME-20270101T000000000Z-1a2b3c4d5e6f"
+      : "\nExamples:\n  as2 cem reject CEM-ACME-20270101T000000000Z-1a2b3c4d5e6f --reason 'please use a 3072-bit key'");
+    c.action(async (requestId: string, flags: import("./cem.js").CemDecideFlags, cmd: Command) => {
+      state.exitCode = await (await import("./cem.js")).cemDecideCommand(decision, requestId, flags, cmd.optsWithGlobals<GlobalOptions>());
+    });
+  }
   program
     .command("check")
     .description("check the configuration: every key and certificate loads, keys match their certificates, none expires within 30 days")

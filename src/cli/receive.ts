@@ -71,7 +71,7 @@ export async function receiveCommand(flags: ReceiveFlags, g: GlobalOptions): Pro
   if (worker === undefined && workers > 1) return superviseWorkers(ctx, g, workers);
 
   const receiver = createReceiver({
-    config: ctx.config, keys,
+    config: ctx.config, keys, configPath: ctx.configPath,
     onEvent: (e) => {
       if (g.json) process.stdout.write(`${JSON.stringify(e)}\n`);
       else ctx.output.log(describe(e));

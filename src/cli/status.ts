@@ -11,6 +11,30 @@ import { openStore, isRunId, type JobRecord, type MdnDeliveryRecord, type JobSta
 import { JOB_STATES, UNFINISHED_STATES, type JobQuery } from "../store/index.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 import { formatBytes } from "./output.js";
+import { expireOverdue } from "../jobs/cem/records.js";
+import type { CemRequestRecord } from "../store/index.js";
+
+/** Decided CEM requests stay in the list this long after their last change. */
+const CEM_SHOWN_DAYS = 7;
+
+/** CEM requests worth showing (issue 17): every pending one, and the ones decided lately. */
+async function cemRequestsShown(config: Parameters<typeof openStore>[0], partner: string | undefined, now: Date): Promise<Array<Omit<CemRequestRecord, "certificate"> & { certificate: Omit<CemRequestRecord["certificate"], "pem"> }>> {
+  const store = openStore(config).cem;
+  await expireOverdue(store, now);
+  const all = await store.list(partner ? { partner } : {});
+  return all
+    .filter((r) => r.state === "pending" || now.getTime() - Date.parse(r.updatedAt) < CEM_SHOWN_DAYS * 86_400_000)
+    .map((r) => { const { pem: _pem, ...certificate } = r.certificate; return { ...r, certificate }; });
+}
+
+export function renderCem(list: Awaited<ReturnType<typeof cemRequestsShown>>): string {
+  const rows = [["CEM request", "Direction", "Partner", "Usage", "Respond by", "State", "Response"]];
+  for (const r of list) {
+    const response = r.response ? `${r.response.status}${r.response.reason ? `: ${r.response.reason}` : ""}${r.direction === "received" ? (r.response.delivered ? " (sent)" : " (not sent yet)") : ""}` : r.reason ?? "-";
+    rows.push([r.requestId, r.direction, r.partner, r.usages.join(","), time(r.respondBy), r.state, response]);
+  }
+  return `Certificate exchange (CEM)\n${table(rows)}`;
+}
 
 export interface StatusFlags {
   partner?: string;
@@ -144,12 +168,14 @@ export async function statusCommand(runId: string | undefined, flags: StatusFlag
 
   if (!runId) {
     const page = await store.query(query);
+    const cem = await cemRequestsShown(ctx.config, query.partner, new Date());
     if (g.json) {
-      // The page entity, with the full job records of the page.
+      // The page entity, with the full job records of the page; CEM requests beside them (issue 17), when there are any.
       const records = (await Promise.all(page.records.map((s) => store.load(s.runId)))).filter((r): r is JobRecord => !!r);
-      process.stdout.write(`${JSON.stringify({ totalRecords: page.totalRecords, records }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ totalRecords: page.totalRecords, records, ...(cem.length ? { cemRequests: cem } : {}) }, null, 2)}\n`);
     } else {
       process.stdout.write(`${renderList(page, query)}\n`);
+      if (cem.length) process.stdout.write(`\n${renderCem(cem)}\n`);
     }
     return EXIT.OK;
   }

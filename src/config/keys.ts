@@ -8,15 +8,44 @@
 import type { KeyObject } from "node:crypto";
 import { As2Error, ErrorCodes, keyMatchesCertificate, type Certificate, type KeyPair } from "../core/index.js";
 import { ConfigError, type ConfigProblem } from "./validate.js";
-import type { As2Config, KeySource } from "./schema.js";
+import { certificateFileOf, certificateInUse, type As2Config, type CertificateEntry, type KeySource } from "./schema.js";
+
+const fromOf = (e: CertificateEntry): number => (typeof e === "string" || !e.from ? 0 : Date.parse(e.from));
 import {
   readCertificateFile, readKeyFileBytes, readPkcs12File, readPrivateKeyFile, tlsCertificatesPem, tlsPrivateKeyPem,
   type ReadCertificateOptions,
 } from "./key-files.js";
 
 export interface PartnerMaterial {
+  /** The encryption certificate in use when the keys were loaded (the entry with the latest `from`, CEM). */
   encryptionCertificate?: Certificate;
+  /** Every certificate that may verify the partner's signatures (all windows). */
   signatureCertificates: Certificate[];
+  /** Each signature certificate's window (same order; from/until in ms), from { file, from, until } entries. */
+  signatureWindows?: Array<{ from?: number; until?: number }>;
+  /** A list of encryption entries (CEM): every one with its window, so a long-running process picks the one in use when it sends. */
+  encryptionChoices?: Array<{ certificate: Certificate; from?: number; until?: number }>;
+}
+
+/** The encryption certificate in use at `now`: of the entries in their window, the latest `from`; else the one chosen at load. */
+export function encryptionCertificateAt(m: PartnerMaterial | undefined, now: Date): Certificate | undefined {
+  if (!m?.encryptionChoices?.length) return m?.encryptionCertificate;
+  const t = now.getTime();
+  const inUse = m.encryptionChoices.filter((c) => (c.from === undefined || c.from <= t) && (c.until === undefined || t < c.until));
+  return inUse.sort((a, b) => (a.from ?? 0) - (b.from ?? 0)).at(-1)?.certificate ?? m.encryptionCertificate;
+}
+
+/**
+ * The signature certificates in use at `now` (issue 17, CEM): an entry whose `until` has passed
+ * verifies nothing any more, and one whose `from` has not come yet verifies nothing yet.
+ */
+export function signersAt(m: PartnerMaterial | undefined, now: Date): Certificate[] {
+  if (!m) return [];
+  const t = now.getTime();
+  return m.signatureCertificates.filter((_, i) => {
+    const w = m.signatureWindows?.[i];
+    return !w || ((w.from === undefined || w.from <= t) && (w.until === undefined || t < w.until));
+  });
 }
 
 export interface KeyMaterial {
@@ -170,13 +199,45 @@ export function loadKeyMaterial(c: As2Config, now: Date, partnerNames: string[] 
     if (!p) continue;
     const path = `partners.${name}`;
     const main = p.certificate ? firstOf(p.certificate, `${path}.certificate`) : undefined;
-    const enc = p.encryptionCertificate ? firstOf(p.encryptionCertificate, `${path}.encryptionCertificate`) : main;
-    const sigs = p.signatureCertificates
-      ? p.signatureCertificates.flatMap((f, i) => certificatesOf(f, `${path}.signatureCertificates[${i}]`))
-      : main ? [main] : [];
-    if (enc) validityWarnings(enc, p.encryptionCertificate ?? p.certificate!, now, warnings);
-    for (const [i, s] of sigs.entries()) if (s !== enc) validityWarnings(s, p.signatureCertificates?.[i] ?? p.certificate!, now, warnings);
-    partners[name] = { encryptionCertificate: enc, signatureCertificates: sigs };
+    // A list of encryption entries (CEM): the one in use now with the latest `from`; else the last one.
+    let encFile: string | undefined;
+    let enc = main;
+    let encryptionChoices: PartnerMaterial["encryptionChoices"];
+    if (typeof p.encryptionCertificate === "string") {
+      encFile = p.encryptionCertificate;
+      enc = firstOf(encFile, `${path}.encryptionCertificate`);
+    } else if (p.encryptionCertificate) {
+      const list = p.encryptionCertificate;
+      const inUse = list.map((e, i) => ({ e, i })).filter(({ e }) => certificateInUse(e, now));
+      const pick = inUse.sort((a, b) => fromOf(a.e) - fromOf(b.e)).at(-1) ?? { e: list[list.length - 1]!, i: list.length - 1 };
+      encFile = certificateFileOf(pick.e);
+      encryptionChoices = [];
+      list.forEach((e, i) => {
+        const cert = firstOf(certificateFileOf(e), `${path}.encryptionCertificate[${i}]`);
+        if (i === pick.i) enc = cert;
+        if (cert) encryptionChoices!.push({ certificate: cert, ...(typeof e !== "string" && e.from ? { from: Date.parse(e.from) } : {}), ...(typeof e !== "string" && e.until ? { until: Date.parse(e.until) } : {}) });
+      });
+    }
+    const sigs: Certificate[] = [];
+    const windows: Array<{ from?: number; until?: number }> = [];
+    const sigFiles: string[] = [];
+    if (p.signatureCertificates) {
+      p.signatureCertificates.forEach((e, i) => {
+        const file = certificateFileOf(e);
+        for (const cert of certificatesOf(file, `${path}.signatureCertificates[${i}]`)) {
+          sigs.push(cert);
+          sigFiles.push(file);
+          windows.push(typeof e === "string" ? {} : { ...(e.from ? { from: Date.parse(e.from) } : {}), ...(e.until ? { until: Date.parse(e.until) } : {}) });
+        }
+      });
+    } else if (main) {
+      sigs.push(main);
+      sigFiles.push(p.certificate!);
+      windows.push({});
+    }
+    if (enc) validityWarnings(enc, encFile ?? p.certificate!, now, warnings);
+    for (const [i, s] of sigs.entries()) if (s !== enc) validityWarnings(s, sigFiles[i]!, now, warnings);
+    partners[name] = { encryptionCertificate: enc, signatureCertificates: sigs, signatureWindows: windows, ...(encryptionChoices ? { encryptionChoices } : {}) };
   }
   if (problems.length || !station) throw new ConfigError("the configured keys and certificates", problems);
   return { station, decryptionKeys: [station, ...previous.filter((k): k is KeyPair => !!k)], partners, warnings };

@@ -6,7 +6,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { cosmiconfig } from "cosmiconfig";
 import { ConfigError, validateConfig } from "./validate.js";
-import type { As2Config, KeySource } from "./schema.js";
+import type { As2Config, CertificateEntry, KeySource } from "./schema.js";
 
 export const SEARCH_PLACES = [
   "package.json", ".as2rc", ".as2rc.json", ".as2rc.yaml", ".as2rc.yml", "as2.config.js", "as2.config.mjs", "as2.config.cjs",
@@ -44,8 +44,9 @@ function resolvePaths(c: As2Config, base: string): void {
   if (c.smtp) c.smtp.ca = c.smtp.ca.map(abs);
   for (const p of Object.values(c.partners)) {
     if (p.certificate) p.certificate = abs(p.certificate);
-    if (p.encryptionCertificate) p.encryptionCertificate = abs(p.encryptionCertificate);
-    if (p.signatureCertificates) p.signatureCertificates = p.signatureCertificates.map(abs);
+    const entry = (e: CertificateEntry): CertificateEntry => (typeof e === "string" ? abs(e) : { ...e, file: abs(e.file) });
+    if (p.encryptionCertificate) p.encryptionCertificate = typeof p.encryptionCertificate === "string" ? abs(p.encryptionCertificate) : p.encryptionCertificate.map(entry);
+    if (p.signatureCertificates) p.signatureCertificates = p.signatureCertificates.map(entry);
     if (p.tls) {
       if (p.tls.clientCertificate) p.tls.clientCertificate = abs(p.tls.clientCertificate);
       if (p.tls.clientKey) p.tls.clientKey = abs(p.tls.clientKey);

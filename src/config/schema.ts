@@ -134,6 +134,52 @@ const restartReceiveSchema = z.strictObject({
     .describe("a partial upload not written to for this long is removed (at start, every 10 minutes, on HEAD and by as2 prune); a HEAD then answers 0 and the sender starts again; e.g. 24h (covers retry policies and a next-day as2 send --restart)"),
 });
 
+/** An ISO 8601 date-time with its offset, e.g. "2027-01-31T00:00:00Z". */
+const isoDateTime = z.string().refine((v) => /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v)), { message: "must be an ISO 8601 date-time, e.g. \"2027-01-31T00:00:00Z\"" });
+
+/**
+ * A partner certificate file, or the file with the window in which it is used (issue 17, CEM):
+ * during a certificate exchange the old certificate gets an `until` and the new one a `from`,
+ * so both are accepted during the overlap and the old one is refused after it.
+ */
+const certificateEntry = z.union([
+  nonEmpty,
+  z.strictObject({
+    file: nonEmpty.describe("certificate file (PEM, DER or PKCS#7), relative to the configuration file's folder"),
+    from: isoDateTime.optional().describe("used from this time on (ISO 8601); before it the certificate is not used; unset: always"),
+    until: isoDateTime.optional().describe("used until this time (ISO 8601); after it the certificate is not used (a signature it verifies is refused); unset: always"),
+  }),
+]);
+export type CertificateEntry = z.infer<typeof certificateEntry>;
+
+/** The file of a certificate entry. */
+export function certificateFileOf(e: CertificateEntry): string {
+  return typeof e === "string" ? e : e.file;
+}
+
+/** Whether a certificate entry is in use at `now` (its from/until window; a plain file always is). */
+export function certificateInUse(e: CertificateEntry, now: Date): boolean {
+  if (typeof e === "string") return true;
+  return (!e.from || Date.parse(e.from) <= now.getTime()) && (!e.until || now.getTime() < Date.parse(e.until));
+}
+
+/** The partner's encryption certificate entries (a single file is a list of one). */
+export function encryptionEntriesOf(p: { encryptionCertificate?: string | CertificateEntry[] | undefined }): CertificateEntry[] {
+  const e = p.encryptionCertificate;
+  return e === undefined ? [] : typeof e === "string" ? [e] : e;
+}
+
+/**
+ * Certificate exchange with this partner (CEM, draft-meadors-certificate-exchange-14, issue 17;
+ * README "Certificate exchange (CEM)").
+ */
+const cemSchema = z.strictObject({
+  policy: z.enum(["manual", "accept"]).default("manual")
+    .describe("what as2 receive does with a CEM request from this partner: manual (it waits, pending, for as2 cem accept|reject <request-id>) or accept (accepted at once: the certificate is added to this profile with its window and an Accepted response is sent)"),
+  responseUrl: httpUrl.optional()
+    .describe("ResponseURL of our CEM requests to this partner: where its CEM response is POSTed (our as2 receive); default: station.asyncMdnUrl"),
+});
+
 export const PRESETS = ["legacy", "modern"] as const;
 
 export const partnerSchema = z.strictObject({
@@ -142,8 +188,8 @@ export const partnerSchema = z.strictObject({
   type: z.enum(["production", "test"]).default("production").describe("recorded as the job record's partnerType (Production or Test); changes nothing else"),
   url: httpUrl.describe("the partner's AS2 endpoint that messages are POSTed to; e.g. \"https://as2.acme.example/as2\""),
   certificate: nonEmpty.optional().describe("the partner's certificate file (PEM, DER or PKCS#7): encrypts what we send and verifies its signatures and signed MDNs; or set encryptionCertificate and signatureCertificates"),
-  encryptionCertificate: nonEmpty.optional().describe("certificate file that encrypts messages to the partner, when it differs from certificate (takes its place for encryption)"),
-  signatureCertificates: z.array(nonEmpty).optional().describe("certificate files that verify the partner's signatures (messages and MDNs), instead of certificate; several during a certificate rollover, any of them may match"),
+  encryptionCertificate: z.union([nonEmpty, z.array(certificateEntry).min(1)]).optional().describe("certificate file that encrypts messages to the partner, when it differs from certificate (takes its place for encryption); or a list of entries { file, from, until } (written by CEM): the entry in use when a message is sent encrypts it (the one with the latest from)"),
+  signatureCertificates: z.array(certificateEntry).optional().describe("certificate files that verify the partner's signatures (messages and MDNs), instead of certificate; several during a certificate rollover, any of them may match; an entry { file, from, until } is used only in its window (CEM writes those)"),
   username: z.string().optional().describe("HTTP basic-auth user for our POSTs to url; set together with password"),
   password: z.string().optional().describe("HTTP basic-auth password for our POSTs to url; use ${ENV_VAR}; never logged"),
   connectTimeout: seconds.default(60).describe("seconds to open the connection (TCP, proxy and TLS) before the attempt fails (the connector's Connection Timeout)"),
@@ -178,6 +224,7 @@ export const partnerSchema = z.strictObject({
     .describe("AS2 Restart (draft-harding-as2-restart-07) for messages of at least restartMinBytes: they carry an ETag and Content-Range, and a retry after a broken transfer first asks (HEAD) how many bytes the partner holds and sends only the rest. \"auto\": the HEAD's byte count is trusted only when the answer shows restart support (AS2-Restart in its EDIINT-Features, or our ETag echoed), else everything is sent again; true: any 2xx HEAD's count is trusted (partners that do not say so); false: never (no ETag, whole resends)"),
   restartMinBytes: z.number().int().min(0).default(8 * 1024 * 1024)
     .describe("smallest message (bytes as sent) that uses AS2 Restart; below it a whole resend costs little and the extra HEAD is not worth it; 0: every message"),
+  cem: cemSchema.default(() => cemSchema.parse({})).describe("certificate exchange (CEM) with this partner: how its requests are answered, where its responses come to"),
 });
 
 export const configSchema = z

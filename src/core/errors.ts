@@ -49,6 +49,8 @@ export const ErrorCodes = {
   FILE_UNREADABLE: "AS2_ERR_FILE_UNREADABLE",
   /** The shared store (PostgreSQL) cannot be reached right now: try again later (HTTP 503). */
   STORE_UNAVAILABLE: "AS2_ERR_STORE_UNAVAILABLE",
+  /** A CEM document (draft-meadors-certificate-exchange) that is malformed, hostile or does not fit what it answers. */
+  CEM_INVALID: "AS2_ERR_CEM_INVALID",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -73,6 +75,7 @@ const DISPOSITION_OF: Record<ErrorCode, DispositionError> = {
   AS2_ERR_BAD_PASSWORD: "unexpected-processing-error",
   AS2_ERR_INVALID_ARGUMENT: "unexpected-processing-error",
   AS2_ERR_MALFORMED_MDN: "unexpected-processing-error",
+  AS2_ERR_CEM_INVALID: "unexpected-processing-error",
   AS2_ERR_CONNECT_FAILED: "unexpected-processing-error",
   AS2_ERR_TIMEOUT: "unexpected-processing-error",
   AS2_ERR_TLS_FAILED: "unexpected-processing-error",

@@ -16,3 +16,4 @@ export * from "./message/build.js";
 export * from "./message/open.js";
 export * from "./mdn/index.js";
 export * from "./parallel-hash.js";
+export * from "./cem/index.js";

@@ -7,7 +7,7 @@
 import type { Buffer } from "node:buffer";
 import { As2Error, ErrorCodes, parseMdn, type Headers } from "../core/index.js";
 import type { As2Config } from "../config/schema.js";
-import type { KeyMaterial } from "../config/keys.js";
+import { signersAt, type KeyMaterial } from "../config/keys.js";
 import { basename } from "node:path";
 import { addWarnings, openStore, type JobRecord, type MdnChecks } from "../store/index.js";
 import { advertised } from "./advertised.js";
@@ -65,7 +65,8 @@ export async function recordAsyncMdn(o: { config: As2Config; keys: KeyMaterial; 
     }
     const partner = o.config.partners[current.partner];
     if (!partner) throw new As2Error(ErrorCodes.INVALID_ARGUMENT, `job ${runId} was sent to partner "${current.partner}", which is no longer configured`);
-    const outcome = judgeMdn(mdn, raw, { detail, partnerCertificates: o.keys.partners[current.partner]?.signatureCertificates ?? [], now: now(), quirks: partner.quirks });
+    // Only the partner's certificates in their window now (CEM rollover, issue 17).
+    const outcome = judgeMdn(mdn, raw, { detail, partnerCertificates: signersAt(o.keys.partners[current.partner], now()), now: now(), quirks: partner.quirks });
     const notApplied = unverifiedReason(outcome, mdn.dispositionClass === "negative");
     if (notApplied) {
       // Recorded, never applied: the file stays AWAITING_MDN and a genuine MDN still settles it.

@@ -9,7 +9,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { As2Config, KeySource } from "../config/schema.js";
+import { certificateFileOf, type As2Config, type KeySource } from "../config/schema.js";
 
 /** How early a coming expiry is announced: a month leaves time to exchange certificates. */
 export const EXPIRY_WARNING_DAYS = 30;
@@ -72,8 +72,9 @@ export function certificateRefs(c: As2Config, o: CertificateRefOptions = {}): Ce
     if (!p) continue;
     const at = `partners.${name}`;
     if (p.certificate) refs.push({ path: `${at}.certificate`, file: p.certificate, use: "partner" });
-    if (p.encryptionCertificate) refs.push({ path: `${at}.encryptionCertificate`, file: p.encryptionCertificate, use: "partner" });
-    p.signatureCertificates?.forEach((f, i) => refs.push({ path: `${at}.signatureCertificates[${i}]`, file: f, use: "partner" }));
+    if (typeof p.encryptionCertificate === "string") refs.push({ path: `${at}.encryptionCertificate`, file: p.encryptionCertificate, use: "partner" });
+    else p.encryptionCertificate?.forEach((f, i) => refs.push({ path: `${at}.encryptionCertificate[${i}]`, file: certificateFileOf(f), use: "partner" }));
+    p.signatureCertificates?.forEach((f, i) => refs.push({ path: `${at}.signatureCertificates[${i}]`, file: certificateFileOf(f), use: "partner" }));
     if (tls && p.tls) {
       if (p.tls.clientCertificate) refs.push({ path: `${at}.tls.clientCertificate`, file: p.tls.clientCertificate, use: "tls" });
       p.tls.ca.forEach((f, i) => refs.push({ path: `${at}.tls.ca[${i}]`, file: f, use: "tls-ca", all: true }));

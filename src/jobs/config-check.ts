@@ -7,7 +7,7 @@
  * at the first one.
  */
 import type { Certificate } from "../core/index.js";
-import type { As2Config, KeySource } from "../config/schema.js";
+import { certificateFileOf, type As2Config, type KeySource } from "../config/schema.js";
 import { loadCertificatesAt, loadKeyPairAt, loadKeySourceAt, type LoadedKey, type PairPaths } from "../config/keys.js";
 import { certificateRefs, daysLeft, expiryFinding, type CertificateUse } from "./cert-expiry.js";
 
@@ -109,8 +109,9 @@ export function checkConfig(config: As2Config, now: Date): ConfigCheckReport {
   for (const [name, p] of Object.entries(config.partners)) {
     const at = `partners.${name}`;
     if (p.certificate) c.certificateFile(p.certificate, `${at}.certificate`, false);
-    if (p.encryptionCertificate) c.certificateFile(p.encryptionCertificate, `${at}.encryptionCertificate`, false);
-    p.signatureCertificates?.forEach((f, i) => c.certificateFile(f, `${at}.signatureCertificates[${i}]`, false));
+    if (typeof p.encryptionCertificate === "string") c.certificateFile(p.encryptionCertificate, `${at}.encryptionCertificate`, false);
+    else p.encryptionCertificate?.forEach((f, i) => c.certificateFile(certificateFileOf(f), `${at}.encryptionCertificate[${i}]`, false));
+    p.signatureCertificates?.forEach((f, i) => c.certificateFile(certificateFileOf(f), `${at}.signatureCertificates[${i}]`, false));
     if (p.tls) {
       if (p.tls.clientCertificate && p.tls.clientKey) {
         c.pair(p.tls.clientKey, p.tls.clientCertificate, p.tls.clientKeyPassword, { key: `${at}.tls.clientKey`, certificate: `${at}.tls.clientCertificate`, password: `${at}.tls.clientKeyPassword` });

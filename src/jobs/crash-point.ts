@@ -21,7 +21,9 @@ export type CrashPoint =
   /** A job notification is in the store's queue, not yet posted / posted, not yet removed (notify.ts). */
   | "notify:queued" | "notify:posted"
   /** A folder fsync shared by several callers has ended, before any of them goes on (atomic-file.ts). */
-  | "store:group-synced";
+  | "store:group-synced"
+  /** CEM (issue 17): a received request registered, before its message is `verified`; an acceptance written to the configuration file, before the decision is recorded; the decision recorded, before the response is sent. */
+  | "cem:registered" | "cem:applied" | "cem:decided";
 
 export function crashPoint(point: CrashPoint): void {
   const left = wanted.get(point);

@@ -29,12 +29,17 @@ import { inboxOf, type ReceiveEvent, type Services } from "./receive/services.js
 import { collectPartials, heldBytes, rangeOf, restartEnabled, transferTag, upload, withRestartFeature } from "./receive/restart.js";
 import { EDIINT_FEATURES } from "../core/message/build.js";
 import { Partial, partialsDir, stepIndex } from "../store/index.js";
+import { cemFollowUp } from "./cem/follow-up.js";
+import { certificateReloader } from "./cem/reload-certificates.js";
+import { cemFilesDir } from "./cem/records.js";
 
 export { inboxOf, type ReceiveEvent } from "./receive/services.js";
 
 export interface ReceiveContext {
   config: As2Config;
   keys: KeyMaterial;
+  /** The configuration file: partner certificates changed in it are picked up, and CEM acceptances edit it (issue 17). */
+  configPath?: string;
   onEvent(e: ReceiveEvent): void;
   /** Called after each message or MDN is fully handled (for --once). */
   onHandled?(): void;
@@ -160,7 +165,10 @@ export async function sweepInboxes(config: As2Config, keep: ReadonlySet<string> 
   // A shared store means inboxes shared by several hosts: pids there say nothing (inbox.ts).
   const options = config.store.kind === "postgres" ? { minIdleMs: SHARED_INBOX_TEMP_IDLE_MS, keep } : { keep };
   let removed = 0;
-  for (const name of Object.keys(config.partners)) removed += await InboxWriter.sweep(inboxOf(config, name), options);
+  for (const name of Object.keys(config.partners)) {
+    removed += await InboxWriter.sweep(inboxOf(config, name), options);
+    removed += await InboxWriter.sweep(cemFilesDir(config.dataDir, "received", name), options);
+  }
   return removed;
 }
 
@@ -205,6 +213,18 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
   const base = { config, keys, store, now, event, active: new Set<string>() };
   const delivery = new MdnDelivery(base);
   const s: Services = { ...base, deliver: (id) => delivery.deliver(id) };
+  // CEM (issue 17): certificates changed in the file are taken before each message is verified;
+  // requests are answered by policy after they are taken, and once at start.
+  const refresh = ctx.configPath ? certificateReloader(ctx.configPath, config, keys, now, (w) => event({ event: "error", detail: w })) : undefined;
+  if (refresh) s.refreshCertificates = refresh;
+  const followUp = cemFollowUp(s, ctx.configPath, async () => { await refresh?.(); });
+  const cemWork = new Set<Promise<void>>();
+  s.cemTaken = (kind, partner, requestId) => {
+    event({ event: "cem", partner, detail: kind === "request" ? `CEM request ${requestId} received (policy "${config.partners[partner]?.cem.policy ?? "manual"}")` : `CEM response to ${requestId} recorded` });
+    if (kind !== "request") return;
+    const w = followUp().catch((e: Error) => event({ event: "error", detail: `CEM: ${e.message}` })).finally(() => cemWork.delete(w));
+    cemWork.add(w);
+  };
   let recovery: NodeJS.Timeout | undefined;
 
   /** Requests whose work is not done (an async message goes on after its 200): stop() waits for them. */
@@ -232,6 +252,8 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
     const named = new Set((await store.received.unfinished()).flatMap((e) => [...(e.tmp ? [e.tmp] : []), ...(e.parts ?? []).map((p) => p.tmp).filter(Boolean)]));
     const swept = (await sweepInboxes(config, named)) + (await sweepSpool(s)) + (restartEnabled(config) ? await collectPartials(config, now()) : 0);
     delivery.start();
+    const catchUp = followUp().catch((e: Error) => event({ event: "error", detail: `CEM: ${e.message}` })).finally(() => cemWork.delete(catchUp));
+    cemWork.add(catchUp);
     let partialsCollected = Date.now();
     recovery = setInterval(() => {
       void recoverAll(s).catch((e: Error) => event({ event: "error", detail: `recovery: ${e.message}` }));
@@ -248,6 +270,7 @@ export function createReceiver(ctx: ReceiveContext): Receiver {
   async function stop(): Promise<void> {
     if (recovery) clearInterval(recovery);
     await Promise.allSettled([...inFlight]);
+    await Promise.allSettled([...cemWork]);
     await delivery.stop();
   }
 

@@ -13,7 +13,7 @@ import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { As2Error, ErrorCodes, Headers, buildMessage, buildRelated, generateMessageId, isAs2Error, relatedBoundaryToken, parseMdn, tap, type BuiltMessage, type Certificate, type DigestAlgorithm } from "../core/index.js";
 import type { As2Config, PartnerConfig } from "../config/schema.js";
-import type { KeyMaterial } from "../config/keys.js";
+import { signersAt, type KeyMaterial } from "../config/keys.js";
 import { addWarnings, openStore, jobStateOf, setFileStatus, statusCodeOf, type As2MessageEntity, type JobRecordStore, type NotificationQueue, type FileEntry, type JobRecord, type SendDetail, type StoreConfig, type ResumeState } from "../store/index.js";
 import { PartnerConnections, postMessage, type PostResponse, type PostSpec, type RequestBody, type RestartSpec } from "../transport/index.js";
 import { buildOptionsFor, postSpecFor } from "./send-profile.js";
@@ -67,6 +67,10 @@ export interface SendFile {
   messageId?: string;
   /** --restart of a job whose process died mid-transfer: its built message, to resume (AS2 Restart). */
   resume?: ResumeState;
+  /** A payload built in memory and written to `path` (CEM, issue 17): its own Content-Type ... */
+  contentType?: string;
+  /** ... and no Content-Disposition file name (null), or another name than the file's. */
+  filename?: string | null;
 }
 
 export interface SendJobOptions {
@@ -231,8 +235,9 @@ export async function runSendJob(o: SendJobOptions): Promise<SendJobResult> {
 
 async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Promise<SendJobResult> {
   const { jobs: store, sent: index, notifications } = openStore(o.config);
-  const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys);
-  const partnerCerts: Certificate[] = o.keys.partners[o.partnerName]?.signatureCertificates ?? [];
+  const baseOptions = buildOptionsFor(o.config, o.partnerName, o.partner, o.keys, now());
+  // The partner's certificates in their window (CEM rollover, issue 17): an MDN signed with a key past its `until` is refused.
+  const partnerCerts: Certificate[] = signersAt(o.keys.partners[o.partnerName], now());
   const notifySpec = notifySpecFor(o.config, o.partner);
   const spoolDir = join(o.config.dataDir, "spool");
   const sizes = await Promise.all(o.files.map((f) => stat(f.path).then((s) => s.size, () => 0)));
@@ -271,7 +276,7 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
       const read = (k: number) => tap(createReadStream(o.files[k]!.path, { highWaterMark: 256 * 1024 }), progress);
       // The first part takes the profile's content type; the others are typed by their names
       // (README "Multiple attachments"). A resumed message keeps the type it was built with.
-      const types = resumed ? [] : await Promise.all(idx.map(async (k, j) => (j === 0 && o.partner.contentType) || contentTypeFor(o.files[k]!.path)));
+      const types = resumed ? [] : await Promise.all(idx.map(async (k, j) => (j === 0 && (o.files[k]!.contentType ?? o.partner.contentType)) || contentTypeFor(o.files[k]!.path)));
       // The Message-ID first: the multipart/related boundary follows from it (a restart repeats both).
       const id = o.multipleAttachments ? file.messageId ?? generateMessageId(now(), randomBytes(8).toString("hex"), o.config.station.as2Id) : file.messageId;
       const related = o.multipleAttachments && !resumed
@@ -282,7 +287,7 @@ async function sendFiles(o: SendJobOptions, spec: PostSpec, now: () => Date): Pr
         ...baseOptions,
         payload: related ? related.body() : read(i),
         contentType,
-        ...(related ? {} : { filename: basename(file.path) }),
+        ...(related || file.filename === null ? {} : { filename: file.filename ?? basename(file.path) }),
         messageId: id,
         hashing: size >= WORKER_HASH_BYTES ? "worker" : "inline",
       });

@@ -8,7 +8,7 @@ import {
 } from "../core/index.js";
 import { configSchema, type As2Config, type PartnerConfig } from "../config/schema.js";
 import { ConfigError, normalizeSpelling, problemsOf } from "../config/validate.js";
-import { tlsPemOptions, type KeyMaterial } from "../config/keys.js";
+import { encryptionCertificateAt, tlsPemOptions, type KeyMaterial } from "../config/keys.js";
 import type { PostSpec } from "../transport/index.js";
 import { proxyFromEnv } from "./env-proxy.js";
 import { CONTENT_CIPHERS } from "../core/cms/cipher-names.js";
@@ -73,9 +73,10 @@ export function asyncReceiptUrl(config: As2Config, p: PartnerConfig): string | u
 export type MessageOptions = Omit<BuildMessageOptions, "payload" | "contentType" | "filename" | "messageId">;
 
 /** Build options for one partner: our key signs, the partner's certificate encrypts. */
-export function buildOptionsFor(config: As2Config, partnerName: string, p: PartnerConfig, keys: KeyMaterial): MessageOptions {
+export function buildOptionsFor(config: As2Config, partnerName: string, p: PartnerConfig, keys: KeyMaterial, now: Date = new Date()): MessageOptions {
   const material = keys.partners[partnerName];
-  const encCert = material?.encryptionCertificate;
+  // CEM (issue 17): with several encryption entries, the one in use now (a new one from the partner's RespondByDate on).
+  const encCert = encryptionCertificateAt(material, now);
   if (p.encrypt !== false && !encCert) throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `partner ${partnerName}: encrypting needs the partner's certificate`);
   const micAlgorithm = p.mdn.micAlgorithm as DigestAlgorithm;
   return {

@@ -19,7 +19,7 @@ import {
   As2Error, ErrorCodes, createSelfSignedCertificate, keyMatchesCertificate, loadPkcs12, type Certificate, type KeyPair,
 } from "../core/index.js";
 import { certificationRequestPem, createCertificationRequest } from "../core/certs/csr.js";
-import { PRESETS, type As2Config, type PartnerConfig } from "../config/schema.js";
+import { PRESETS, certificateFileOf, type As2Config, type PartnerConfig } from "../config/schema.js";
 import { SEARCH_PLACES } from "../config/load.js";
 import {
   formatNewConfig, validateDocument, writeFileAtomic, type ConfigDocument, type ConfigFormat,
@@ -438,8 +438,9 @@ export async function partnerCertificates(config: As2Config, name: string): Prom
   }
   const entries: Array<[string, string]> = [];
   if (p.certificate) entries.push(["certificate", p.certificate]);
-  if (p.encryptionCertificate) entries.push(["encryptionCertificate", p.encryptionCertificate]);
-  p.signatureCertificates?.forEach((f, i) => entries.push([`signatureCertificates[${i}]`, f]));
+  if (typeof p.encryptionCertificate === "string") entries.push(["encryptionCertificate", p.encryptionCertificate]);
+  else p.encryptionCertificate?.forEach((f, i) => entries.push([`encryptionCertificate[${i}]`, certificateFileOf(f)]));
+  p.signatureCertificates?.forEach((f, i) => entries.push([`signatureCertificates[${i}]`, certificateFileOf(f)]));
   if (!entries.length) throw new SetupError("AS2_ERR_USAGE", `partner "${name}" has no certificate in the configuration`);
   const out: PartnerCertificate[] = [];
   for (const [role, file] of entries) {

@@ -17,3 +17,4 @@ export { migrate, MIGRATIONS, type MigrationResult } from "./postgres/migrations
 export { PgStore } from "./postgres/store.js";
 export * from "./prune.js";
 export * from "./restart-partials.js";
+export * from "./cem-requests.js";

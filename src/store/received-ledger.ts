@@ -87,6 +87,8 @@ export interface LedgerEntry {
   /** verified: the complete, verified payload in the inbox temp folder, and the name it asks for. */
   tmp?: string;
   name?: string;
+  /** verified: the folder the payload is committed to, when not the partner's inbox (a CEM document, issue 17). */
+  dir?: string;
   opened?: OpenedSummary;
   /**
    * verified, multiple attachments (RFC 6362): every part's temp file and the name it asks for,

@@ -13,6 +13,7 @@ import { SentMessageIndex, type SentIndex } from "./message-index.js";
 import { isAlive, type Owner } from "./process-owner.js";
 import { FileReceivedLedger, type ReceivedLedger } from "./received-ledger.js";
 import { PgStore } from "./postgres/store.js";
+import { FileCemRequestStore, type CemRequestStore } from "./cem-requests.js";
 
 export interface As2Store {
   readonly kind: "files" | "postgres";
@@ -23,6 +24,8 @@ export interface As2Store {
   readonly sent: SentIndex;
   readonly outbox: MdnOutbox;
   readonly locks: JobLocks;
+  /** Certificate exchange (CEM) requests, sent and received (issue 17). */
+  readonly cem: CemRequestStore;
   /** Job notifications queued for any node to post (a shared store only; files post directly). */
   readonly notifications?: NotificationQueue;
   /**
@@ -47,6 +50,7 @@ class FileStore implements As2Store {
   readonly sent: SentMessageIndex;
   readonly outbox: FileMdnOutbox;
   readonly locks: FileJobLocks;
+  readonly cem: FileCemRequestStore;
   readonly where: string;
   constructor(dataDir: string) {
     this.jobs = new JobStore(dataDir);
@@ -55,6 +59,7 @@ class FileStore implements As2Store {
     this.sent = new SentMessageIndex(dataDir);
     this.outbox = new FileMdnOutbox(dataDir);
     this.locks = new FileJobLocks(dataDir);
+    this.cem = new FileCemRequestStore(dataDir);
   }
   async alive(owner: Owner): Promise<boolean> {
     return isAlive(owner);

@@ -31,16 +31,16 @@ test("two `as2 db migrate --json` at once: both exit 0, each migration is applie
   const runs = await Promise.all([as2(["db", "migrate", "--config", config, "--json"], { env }), as2(["db", "migrate", "--config", config, "--json"], { env })]);
   for (const r of runs) assert.equal(r.status, 0, r.stderr + r.stdout);
   const docs = runs.map((r) => JSON.parse(r.stdout) as { applied: Array<{ version: number }>; version: number; database: string });
-  assert.deepEqual(docs.map((d) => d.applied.map((a) => a.version)).sort(), [[], [1, 2]]);
+  assert.deepEqual(docs.map((d) => d.applied.map((a) => a.version)).sort(), [[], [1, 2, 3]]);
   for (const d of docs) {
-    assert.equal(d.version, 2);
+    assert.equal(d.version, 3);
     assert.ok(!d.database.includes(db.password), "the password is not printed");
     assert.match(d.database, /as2:\*\*\*@127\.0\.0\.1/);
   }
-  assert.equal(db.psql("SELECT count(*) FROM as2_schema_migrations").trim(), "2");
+  assert.equal(db.psql("SELECT count(*) FROM as2_schema_migrations").trim(), "3");
   const again = await as2(["db", "migrate", "--config", config], { env });
   assert.equal(again.status, 0, again.stderr);
-  assert.match(again.stdout, /schema version 2 .*up to date/);
+  assert.match(again.stdout, /schema version 3 .*up to date/);
 });
 
 test("a wrong password: exit 1, one JSON error document, and neither password appears anywhere in the output", async () => {

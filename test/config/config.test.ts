@@ -190,3 +190,37 @@ test("store: files by default; postgres with a url from ${ENV}; a missing url, a
   assert.match(wrong[0]!.message, /postgres:\/\/ or postgresql:\/\//);
   assert.ok(!JSON.stringify(wrong).includes("Secr3t-99"), JSON.stringify(wrong));
 });
+
+test("certificate windows (CEM, issue 17): a signature certificate verifies only inside { from, until }; the encryption entry in use is the one with the latest from", async () => {
+  const { validateConfig } = await import("../../src/config/validate.js");
+  const { encryptionCertificateAt, loadKeyMaterial, signersAt } = await import("../../src/config/keys.js");
+  const { opensslIdentity, tempDir: tmp } = await import("../helpers/tools.js");
+  const d = tmp();
+  const me = opensslIdentity("me", d);
+  const oldC = opensslIdentity("old", d);
+  const newC = opensslIdentity("new", d);
+  const switchAt = "2030-01-01T00:00:00Z";
+  const { config, problems } = validateConfig({
+    station: { as2Id: "ME", key: { pem: me.keyFile, certificate: me.certFile } },
+    partners: { p: {
+      as2Id: "P", url: "http://127.0.0.1:1/as2",
+      signatureCertificates: [{ file: oldC.certFile, until: switchAt }, { file: newC.certFile, from: "2029-06-01T00:00:00Z" }],
+      encryptionCertificate: [{ file: oldC.certFile, until: switchAt }, { file: newC.certFile, from: switchAt }],
+    } },
+  });
+  assert.ok(config, JSON.stringify(problems));
+  const before = loadKeyMaterial(config, new Date("2029-12-31T00:00:00Z"));
+  const after = loadKeyMaterial(config, new Date("2030-01-02T00:00:00Z"));
+  assert.ok(before.partners.p!.encryptionCertificate!.der.equals(oldC.certificate.der));
+  assert.ok(after.partners.p!.encryptionCertificate!.der.equals(newC.certificate.der));
+  // Loaded before the switch, used after it (a long-running process): the entry in use when it sends.
+  assert.ok(encryptionCertificateAt(before.partners.p, new Date("2030-01-02T00:00:00Z"))!.der.equals(newC.certificate.der));
+  assert.ok(encryptionCertificateAt(after.partners.p, new Date("2029-12-31T00:00:00Z"))!.der.equals(oldC.certificate.der));
+  const signers = (at: string) => signersAt(before.partners.p, new Date(at)).map((c) => c.subject);
+  assert.deepEqual(signers("2029-01-01T00:00:00Z"), [oldC.certificate.subject]);
+  assert.deepEqual(signers("2029-12-31T00:00:00Z"), [oldC.certificate.subject, newC.certificate.subject]);
+  assert.deepEqual(signers("2030-01-01T00:00:00Z"), [newC.certificate.subject]);
+  const bad = validateConfig({ station: { as2Id: "ME", key: { pem: "k", certificate: "c" } }, partners: { p: { as2Id: "P", url: "http://x/", encrypt: false, signatureCertificates: [{ file: "a.crt", until: "soon" }] } } });
+  assert.equal(bad.config, undefined);
+  assert.match(JSON.stringify(bad.problems), /signatureCertificates.*until|ISO 8601/);
+});

@@ -457,7 +457,7 @@ describe("the partner gate", () => {
     assert.match(JSON.parse(off.stdout).error.message, /partners\.acme\.multipleAttachments is false/);
     const on = await send(true);
     assert.equal(on.status, 0, on.stderr + on.stdout);
-    assert.deepEqual(jobOf(on).sendDetails![0]!.partnerFeatures, ["multiple-attachments", "AS2-Reliability"], "as2 receive's MDN advertised it (E1)");
+    assert.deepEqual(jobOf(on).sendDetails![0]!.partnerFeatures, ["multiple-attachments", "CEM", "AS2-Reliability"], "as2 receive's MDN advertised it (E1)");
     // Now the partner's most recent MDN says it takes them: auto sends.
     const later = await send("auto");
     assert.equal(later.status, 0, later.stderr + later.stdout);

@@ -65,9 +65,9 @@ test("as2 send -> as2 receive: signed + encrypted + compressed, signed sync MDN;
   assert.equal(rec.messages[0].signed, true);
   // Issue 13: what the partner advertised is recorded; our sync MDN carried ours back.
   assert.equal(rec.receiveDetails.as2Version, "1.2");
-  assert.deepEqual(rec.receiveDetails.ediintFeatures, ["multiple-attachments", "AS2-Reliability"]);
+  assert.deepEqual(rec.receiveDetails.ediintFeatures, ["multiple-attachments", "CEM", "AS2-Reliability"]);
   assert.equal(job.sendDetails[0].partnerAs2Version, "1.2");
-  assert.deepEqual(job.sendDetails[0].partnerFeatures, ["multiple-attachments", "AS2-Reliability"]);
+  assert.deepEqual(job.sendDetails[0].partnerFeatures, ["multiple-attachments", "CEM", "AS2-Reliability"]);
 });
 
 test("a resend with the same Message-ID gets the earlier MDN and no second file (restart)", async () => {

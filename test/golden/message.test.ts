@@ -15,7 +15,7 @@ test("golden: plain message with a signed async MDN request (E-1 headers, T2: MI
   });
   assert.deepEqual(m.headers.list, [
     { name: "AS2-Version", value: "1.2" },
-    { name: "EDIINT-Features", value: "multiple-attachments, AS2-Reliability" },
+    { name: "EDIINT-Features", value: "multiple-attachments, CEM, AS2-Reliability" },
     { name: "AS2-From", value: '"Acme Corp"' },
     { name: "AS2-To", value: "PARTNER01" },
     { name: "Message-ID", value: "<as2kit-20240101T120000Z-1111111111111111@Acme_Corp>" },

@@ -117,7 +117,7 @@ test("golden bytes: an unsigned MDN with injected boundary, time and Message-ID"
   const mdn = buildMdn({ ...fixed, original: { messageId: MSG_ID, from: "Acme Corp", to: "PARTNER01", subject: "EDIFACT ORDERS" }, disposition: { type: "processed" }, mic: { base64: MIC.base64, algorithm: "sha256" } });
   const b = "----=_as2kit_report_abababababababababababab";
   assert.deepEqual(mdn.headers.list, [
-    { name: "AS2-Version", value: "1.2" }, { name: "EDIINT-Features", value: "multiple-attachments, AS2-Reliability" },
+    { name: "AS2-Version", value: "1.2" }, { name: "EDIINT-Features", value: "multiple-attachments, CEM, AS2-Reliability" },
     { name: "AS2-From", value: "PARTNER01" }, { name: "AS2-To", value: '"Acme Corp"' },
     { name: "Message-ID", value: "<mdn-7f2a91@as2.partner.example>" }, { name: "Date", value: "Mon, 01 Jan 2024 12:00:02 GMT" },
     { name: "Subject", value: "AS2 MDN" }, { name: "MIME-Version", value: "1.0" },

@@ -110,10 +110,11 @@ export interface BuiltMessage {
 export const AS2_VERSION = "1.2";
 /**
  * EDIINT-Features we implement (E1), on every message and MDN: multiple-attachments (RFC 6362:
- * as2 send --multiple-attachments, and as2 receive stores each part); AS2-Reliability (RFC 6017:
+ * as2 send --multiple-attachments, and as2 receive stores each part); CEM (certificate exchange,
+ * as2 cem send|accept|reject, E7/E8); AS2-Reliability (RFC 6017:
  * resend with the same Message-ID and duplicate detection).
  */
-export const EDIINT_FEATURES = "multiple-attachments, AS2-Reliability";
+export const EDIINT_FEATURES = "multiple-attachments, CEM, AS2-Reliability";
 
 interface Entity {
   headers: Header[];

@@ -45,7 +45,8 @@ interface Slot {
 
 /** Takes the name per whenExists; returns the stored path, or undefined when "skip" kept an existing file. */
 async function place(s: Services, entry: LedgerEntry, slot: Slot, tmp: string, dir: string, name: string): Promise<string | undefined> {
-  const whenExists = s.config.partners[entry.partner]?.inbound.whenExists ?? "rename";
+  // A CEM document (entry.dir) is never appended to or overwritten: it always gets a free name.
+  const whenExists = entry.dir ? "rename" : s.config.partners[entry.partner]?.inbound.whenExists ?? "rename";
   switch (whenExists) {
     case "rename":
       return linkNoClobber(tmp, dir, name);
@@ -89,7 +90,7 @@ async function commitSlot(s: Services, entry: LedgerEntry, slot: Slot, dir: stri
   if (!st) {
     // Only "overwrite" moves the temp file itself; for any other mode a missing temp file at
     // `verified` means the payload is lost, and the message must fail so that a resend is taken.
-    if (s.config.partners[entry.partner]?.inbound.whenExists !== "overwrite" || !(await statOrUndefined(join(dir, name)))) {
+    if (entry.dir || s.config.partners[entry.partner]?.inbound.whenExists !== "overwrite" || !(await statOrUndefined(join(dir, name)))) {
       throw new As2Error(ErrorCodes.STORE_FAILED, `the verified payload ${tmp} is gone`);
     }
     return join(dir, name);
@@ -147,7 +148,8 @@ async function takeBack(slot: Slot, file: string): Promise<void> {
 }
 
 export async function commitStep(s: Services, entry: LedgerEntry): Promise<LedgerEntry> {
-  const dir = inboxOf(s.config, entry.partner);
+  // A CEM document goes to its own folder under dataDir (entry.dir), never to the inbox.
+  const dir = entry.dir ?? inboxOf(s.config, entry.partner);
   let file: string | undefined;
   let skipped = false;
   if (entry.parts?.length) {

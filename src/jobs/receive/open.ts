@@ -9,7 +9,10 @@ import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { openMessage, type DigestAlgorithm, type OpenedMessage, type Spooled } from "../../core/index.js";
+import { MAX_CEM_PAYLOAD_BYTES, isCemContentType, limitSize, openMessage, type DigestAlgorithm, type OpenedMessage, type Spooled } from "../../core/index.js";
+import { signersAt } from "../../config/keys.js";
+import { cemFilesDir, safeName } from "../cem/records.js";
+import { takeCemPayload, type CemTaken } from "../cem/receive-cem.js";
 import { guardSpace } from "../disk-space.js";
 import type { LedgerEntry, OpenedSummary } from "../../store/index.js";
 import { crashPoint } from "../crash-point.js";
@@ -43,15 +46,19 @@ async function diskSpool(s: Services, entry: LedgerEntry, source: AsyncIterable<
 
 /** Throws what openMessage throws (an As2Error with its MDN disposition); leaves no temp file then. */
 export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIterable<Uint8Array>): Promise<LedgerEntry> {
+  // A certificate accepted meanwhile (as2 cem accept, another process) is in force for this message.
+  await s.refreshCertificates?.();
   const partner = s.config.partners[entry.partner]!;
   let writer: InboxWriter | undefined;
   // Multiple attachments (RFC 6362): one temp file per part, all kept or all discarded.
   const parts: Array<{ writer: InboxWriter; name: string; contentType: string }> = [];
+  let cem: { dir: string; contentType: string } | undefined;
   try {
     const opened = await openMessage({
       headers: entry.headers ?? {}, body: source,
       decryptionKeys: s.keys.decryptionKeys,
-      signerCertificates: s.keys.partners[entry.partner]?.signatureCertificates ?? [],
+      // Only the certificates in their window now (CEM rollover: the old one until RespondByDate).
+      signerCertificates: signersAt(s.keys.partners[entry.partner], s.now()),
       micAlgorithm: entry.mdnRequest.micAlgorithm as DigestAlgorithm | undefined,
       requireSigned: partner.inbound.requireSigned,
       requireEncrypted: partner.inbound.requireEncrypted,
@@ -59,10 +66,15 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
       rc2WithoutVersion: partner.quirks.rc2WithoutVersion,
       micIncludesHeaders: partner.quirks.compressedMicIncludesHeaders,
       signerValidity: { now: s.now(), messageDate: entry.mdnRequest.date ? new Date(entry.mdnRequest.date) : undefined, enforce: partner.inbound.signerCertificateValidity === "enforce" },
-      onPayload: async (_info, payload) => {
-        const inbox = inboxOf(s.config, entry.partner);
+      onPayload: async (info, payload) => {
+        // A CEM document (as2-reference E7, E8) is as2kit's own business, not the inbox's: kept
+        // under dataDir and read by jobs/cem/receive-cem.ts once the signature has verified.
+        if (isCemContentType(info.contentType)) cem = { dir: cemFilesDir(s.config.dataDir, "received", entry.partner), contentType: info.contentType };
+        const inbox = cem?.dir ?? inboxOf(s.config, entry.partner);
         writer = await InboxWriter.create(inbox);
-        await writer.write(guardSpace(payload, inbox, s.config.receive.minFreeBytes));
+        // A CEM document is small: more than MAX_CEM_PAYLOAD_BYTES is refused as it streams, not after it is on disk.
+        const source = cem ? limitSize(payload, MAX_CEM_PAYLOAD_BYTES, "a CEM payload") : payload;
+        await writer.write(guardSpace(source, inbox, s.config.receive.minFreeBytes));
       },
       onAttachments: async (_info, attachments) => {
         const inbox = inboxOf(s.config, entry.partner);
@@ -79,6 +91,7 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
       spool: (source) => diskSpool(s, entry, source),
     });
     let verified: LedgerEntry;
+    let taken: CemTaken | undefined;
     if (parts.length) {
       verified = {
         ...entry, step: "verified", at: s.now().toISOString(), opened: summary(opened),
@@ -86,13 +99,16 @@ export async function openStep(s: Services, entry: LedgerEntry, source: AsyncIte
       };
     } else {
       await writer!.finish();
+      if (cem) taken = await takeCemPayload(s, entry, cem.contentType, writer!.tmpPath, opened.signed);
       verified = {
         ...entry, step: "verified", at: s.now().toISOString(),
-        tmp: writer!.tmpPath, name: sanitizeFilename(opened.payload.filename, entry.messageId), opened: summary(opened),
+        tmp: writer!.tmpPath, name: taken ? `${taken.kind}-${safeName(taken.requestId)}.mime` : sanitizeFilename(opened.payload.filename, entry.messageId), opened: summary(opened),
+        ...(cem ? { dir: cem.dir } : {}),
       };
     }
     await s.store.received.advance(verified);
     crashPoint("receive:opened");
+    if (taken) s.cemTaken?.(taken.kind, entry.partner, taken.requestId);
     return verified;
   } catch (e) {
     await writer?.discard();

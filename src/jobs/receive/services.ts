@@ -10,7 +10,7 @@ import type { As2Store, LedgerEntry } from "../../store/index.js";
 
 export interface ReceiveEvent {
   time: string;
-  event: "message" | "mdn" | "duplicate" | "rejected" | "error" | "mdn-sent" | "mdn-failed" | "recovered" | "partial";
+  event: "message" | "mdn" | "duplicate" | "rejected" | "error" | "mdn-sent" | "mdn-failed" | "recovered" | "partial" | "cem";
   remote?: string;
   partner?: string;
   messageId?: string;
@@ -34,6 +34,10 @@ export interface Services {
   active: Set<string>;
   /** Hands an outbound MDN to the delivery loop (after it is persisted). */
   deliver(id: string): Promise<void>;
+  /** Before a message is verified: picks up partner certificates changed in the configuration file (CEM, issue 17). */
+  refreshCertificates?(): Promise<void>;
+  /** A CEM request or response was taken (jobs/cem/receive-cem.ts): the receiver answers by policy. */
+  cemTaken?(kind: "request" | "response", partner: string, requestId: string): void;
 }
 
 /** The partner's inbox: inbound.inbox, else <dataDir>/inbox/<partner>. */

@@ -98,6 +98,25 @@ CREATE TABLE as2_notify_outbox (
 CREATE INDEX as2_notify_outbox_due ON as2_notify_outbox (next_attempt_at);
 `,
   },
+  {
+    version: 3,
+    name: "CEM requests (certificate exchange, issue 17)",
+    sql: `
+-- Certificate exchange requests (draft-meadors-certificate-exchange-14), sent and received: one
+-- row per (direction, partner, request ID), so a resent request registers once.
+CREATE TABLE as2_cem_requests (
+  direction   text NOT NULL,
+  partner     text NOT NULL,
+  request_id  text NOT NULL,
+  state       text NOT NULL,
+  created_at  timestamptz NOT NULL,
+  record      jsonb NOT NULL,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (direction, partner, request_id)
+);
+CREATE INDEX as2_cem_requests_state ON as2_cem_requests (state, created_at DESC);
+`,
+  },
 ];
 
 export interface MigrationResult {

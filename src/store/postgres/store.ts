@@ -8,6 +8,7 @@
 import type { As2Store } from "../store.js";
 import type { Owner } from "../process-owner.js";
 import { Db } from "./db.js";
+import { PgCemRequestStore } from "./cem.js";
 import { PgJobStore } from "./jobs.js";
 import { PgReceivedLedger } from "./ledger.js";
 import { NodeLeases, PgJobLocks } from "./locks.js";
@@ -22,6 +23,7 @@ export class PgStore implements As2Store {
   readonly outbox: PgMdnOutbox;
   readonly notifications: PgNotificationQueue;
   readonly locks: PgJobLocks;
+  readonly cem: PgCemRequestStore;
   private readonly leases: NodeLeases;
   readonly db: Db;
   private ready: Promise<Db> | undefined;
@@ -40,6 +42,7 @@ export class PgStore implements As2Store {
     this.outbox = new PgMdnOutbox(db, alive);
     this.notifications = new PgNotificationQueue(db, alive);
     this.locks = new PgJobLocks(db, alive);
+    this.cem = new PgCemRequestStore(db);
   }
 
   /** The database, migrated and with this process's lease written; retried after a failure. */

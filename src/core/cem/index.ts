@@ -1,0 +1,2 @@
+export * from "./xml.js";
+export * from "./package.js";
