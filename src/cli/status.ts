@@ -11,7 +11,7 @@ import { openStore, isRunId, type JobRecord, type MdnDeliveryRecord, type JobSta
 import { JOB_STATES, UNFINISHED_STATES, type JobQuery } from "../store/index.js";
 import { EXIT, UsageError, loadContext, type GlobalOptions } from "./context.js";
 import { formatBytes } from "./output.js";
-import { expireOverdue } from "../jobs/cem/records.js";
+import { expireOverdue } from "../store/index.js";
 import type { CemRequestRecord } from "../store/index.js";
 
 /** Decided CEM requests stay in the list this long after their last change. */

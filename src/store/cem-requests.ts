@@ -161,3 +161,14 @@ export class FileCemRequestStore implements CemRequestStore {
     return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
 }
+
+/**
+ * Pending requests whose RespondByDate has passed become "expired" (they may still be accepted
+ * or rejected, and a late response to one of ours is still recorded).
+ */
+export async function expireOverdue(store: CemRequestStore, now: Date): Promise<void> {
+  for (const r of await store.list({ states: ["pending"] })) {
+    if (Date.parse(r.respondBy) > now.getTime()) continue;
+    await store.update(r.direction, r.partner, r.requestId, (x) => (x.state === "pending" && Date.parse(x.respondBy) <= now.getTime() ? { ...x, state: "expired", updatedAt: now.toISOString() } : undefined));
+  }
+}

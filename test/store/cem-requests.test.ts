@@ -41,7 +41,7 @@ test("concurrent updates under the lock lose nothing; a request ID with path cha
 });
 
 test("pending requests past their RespondByDate become expired; decided ones and future ones stay", async () => {
-  const { expireOverdue } = await import("../../src/jobs/cem/records.js");
+  const { expireOverdue } = await import("../../src/store/cem-requests.js");
   const store = new FileCemRequestStore(tempDir());
   const past = new Date(Date.now() - 60_000).toISOString();
   const future = new Date(Date.now() + 3_600_000).toISOString();

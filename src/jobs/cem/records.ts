@@ -34,17 +34,6 @@ export function safeName(requestId: string): string {
   return requestId.replace(/[^A-Za-z0-9._@-]/g, "_").slice(0, 120);
 }
 
-/**
- * Pending requests whose RespondByDate has passed become "expired" (they may still be accepted
- * or rejected, and a late response to one of ours is still recorded).
- */
-export async function expireOverdue(store: CemRequestStore, now: Date): Promise<void> {
-  for (const r of await store.list({ states: ["pending"] })) {
-    if (Date.parse(r.respondBy) > now.getTime()) continue;
-    await store.update(r.direction, r.partner, r.requestId, (x) => (x.state === "pending" && Date.parse(x.respondBy) <= now.getTime() ? { ...x, state: "expired", updatedAt: now.toISOString() } : undefined));
-  }
-}
-
 /** A received request by ID (any partner, or the one named). */
 export async function findReceived(store: CemRequestStore, requestId: string, partner?: string): Promise<CemRequestRecord[]> {
   return (await store.list({ direction: "received", ...(partner ? { partner } : {}) })).filter((r) => r.requestId === requestId);
