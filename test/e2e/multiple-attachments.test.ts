@@ -91,6 +91,8 @@ before(async () => {
       myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { asyncMdnUrls: ["http://127.0.0.1:*"] } },
       // Same key, another AS2 ID: an inbox where a taken name is an error (all or none).
       strict: { as2Id: "MYCO-STRICT", url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { whenExists: "error" } },
+      // The other inbound.whenExists modes, part by part.
+      ...Object.fromEntries(["skip", "append", "overwrite"].map((mode) => [`when-${mode}`, { as2Id: `MYCO-${mode.toUpperCase()}`, url: "http://127.0.0.1:9/as2", certificate: "myco.crt", inbound: { whenExists: mode } }])),
     },
   });
   acme = await startAs2Receive(acmeConfig);
@@ -319,6 +321,33 @@ describe("all parts or none", () => {
     assert.equal(rec.state, "FAILED");
     assert.deepEqual(rec.messages[0]!.attachments, []);
   });
+
+  // The modes that take a taken name without failing apply to each part on its own: the other
+  // parts are stored as usual, and the taken one is kept, appended to or replaced.
+  for (const [mode, expected] of [
+    ["skip", (mine: Buffer) => mine],
+    ["append", (mine: Buffer, part: Buffer) => Buffer.concat([mine, part])],
+    ["overwrite", (_mine: Buffer, part: Buffer) => part],
+  ] as Array<[string, (mine: Buffer, part: Buffer) => Buffer]>) {
+    test(`a taken name with whenExists "${mode}": the other parts stored, the taken one ${mode === "skip" ? "kept" : mode === "append" ? "appended to" : "replaced"}`, async () => {
+      const inbox = inboxOf(`when-${mode}`);
+      const files = makeFiles(`when-${mode}`, 3);
+      mkdirSync(inbox, { recursive: true });
+      const mine = Buffer.from(`the user's own file (${mode})\n`);
+      writeFileSync(join(inbox, files[1]!.name), mine);
+      const r = await as2(["send", "--config", mycoConfig(`when-${mode}`, { multipleAttachments: true }, `MYCO-${mode.toUpperCase()}`), "--partner", "acme", "--multiple-attachments", "--json", ...files.map((f) => f.path)]);
+      assert.equal(r.status, 0, r.stderr + r.stdout);
+      const job = jobOf(r);
+      assert.equal(job.state, "SUCCESS");
+      assert.deepEqual(entries(inbox), files.map((f) => f.name).sort(), "one file per part, no numbered copy");
+      assert.deepEqual(readFileSync(join(inbox, files[0]!.name)), files[0]!.bytes);
+      assert.deepEqual(readFileSync(join(inbox, files[1]!.name)), expected(mine, files[1]!.bytes));
+      assert.deepEqual(readFileSync(join(inbox, files[2]!.name)), files[2]!.bytes);
+      assert.deepEqual(tmpLeft(inbox), []);
+      const rec = await receiveJobOf(job.files[0]!.as2MessageId!);
+      assert.notEqual(rec.state, "FAILED");
+    });
+  }
 
   const MALFORMED: Array<[string, (tag: string) => Buffer, RegExp]> = [
     ["no closing delimiter", (tag) => handBuiltRelated([
