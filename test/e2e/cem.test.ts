@@ -124,7 +124,9 @@ test("a rejected request changes nothing: B's configuration stays byte for byte,
 });
 
 test("request -> pending on B -> as2 cem accept -> B's configuration has the new certificate with its window, A records Accepted; the new key is accepted at once, the old one until RespondByDate and refused after it", async () => {
-  const respondBy = new Date(Date.now() + 15_000);
+  // Long enough for request, accept, response and two sends on a loaded CI machine (the full
+  // run took 17 s for all of this test); the test waits for it to pass before the last send.
+  const respondBy = new Date(Date.now() + 30_000);
   const id = await cemSend("b", "a-new.crt", "signing", respondBy);
   await B.waitFor((e) => e.event === "cem" && String(e.detail).includes(id));
   const pending = await waitForRow(cfgB, id, "received", (r) => r.state === "pending");
