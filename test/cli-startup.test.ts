@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { before, test } from "node:test";
 import { onCleanup, opensslIdentity, tempDir } from "./helpers/tools.js";
+import { isPidAlive } from "../src/store/process-owner.js";
 
 const ROOT = process.cwd();
 const BIN = join(ROOT, "bin", "as2.js");
@@ -153,20 +154,14 @@ test("bin/as2.js starts Node a second time (with the legacy provider) only for c
 });
 
 /** The pid of the only child of `pid` (the second Node), from /proc. */
-function childOf(pid: number): number {
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  assert.equal(children.length, 1, `children of ${pid}: ${children.join(", ")}`);
-  return children[0]!;
+function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
-/** Alive and not a zombie (pid 1 here does not reap orphans, so a dead child can stay a zombie). */
-function running(pid: number): boolean {
-  try {
-    const state = /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1];
-    return state !== undefined && state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
+function childOf(pid: number): number {
+  const children = childrenOf(pid);
+  assert.equal(children.length, 1, `children of ${pid}: ${children.join(", ")}`);
+  return children[0]!;
 }
 
 function alive(pid: number): boolean {
@@ -196,18 +191,24 @@ async function until(what: string, cond: () => boolean, ms = 30_000): Promise<vo
   }
 }
 
-test("as2 receive through bin/as2.js: the server runs with the legacy provider; SIGTERM to the bin stops it gracefully (exit 0), no process left", async () => {
+/** `as2 receive --json` through bin/as2.js with its own configuration and data folder, once it listens. */
+async function startReceiveBin(name: string, receive: Record<string, unknown> = {}): Promise<Started> {
   opensslIdentity("acme", dir);
   opensslIdentity("myco", dir);
-  const config = join(dir, "receive.json");
+  const config = join(dir, `${name}.json`);
   writeFileSync(config, JSON.stringify({
-    dataDir: "./receive-data",
+    dataDir: `./${name}-data`,
     station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
-    receive: { host: "127.0.0.1", port: 0, path: "/as2" },
+    receive: { host: "127.0.0.1", port: 0, path: "/as2", ...receive },
     partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" } },
   }));
   const s = startBin(["receive", "--config", config, "--json"]);
   await until("the listening line", () => s.out().includes('"event":"listening"'));
+  return s;
+}
+
+test("as2 receive through bin/as2.js: the server runs with the legacy provider; SIGTERM to the bin stops it gracefully (exit 0), no process left", async () => {
+  const s = await startReceiveBin("receive");
   const child = childOf(s.pid);
   assert.ok(readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0").includes(FLAG), "the receiver has the legacy provider");
   process.kill(s.pid, "SIGTERM");
@@ -217,26 +218,16 @@ test("as2 receive through bin/as2.js: the server runs with the legacy provider; 
 });
 
 test("as2 receive through bin/as2.js: the bin killed outright (SIGKILL) takes the receiver and its workers with it; the port is free again", async () => {
-  opensslIdentity("acme", dir);
-  opensslIdentity("myco", dir);
-  const config = join(dir, "receive-kill.json");
-  writeFileSync(config, JSON.stringify({
-    dataDir: "./receive-kill-data",
-    station: { as2Id: "ACME", key: { pem: "acme.key", certificate: "acme.crt" } },
-    receive: { host: "127.0.0.1", port: 0, path: "/as2", workers: 2 },
-    partners: { myco: { as2Id: "MYCO", url: "http://127.0.0.1:9/as2", certificate: "myco.crt" } },
-  }));
-  const s = startBin(["receive", "--config", config, "--json"]);
-  await until("the listening line", () => s.out().includes('"event":"listening"'));
+  const s = await startReceiveBin("receive-kill", { workers: 2 });
   const port = Number(/"url":"http:\/\/127\.0\.0\.1:(\d+)\//.exec(s.out())![1]);
   const child = childOf(s.pid);
-  const workers = readFileSync(`/proc/${child}/task/${child}/children`, "utf8").trim().split(/\s+/).map(Number);
+  const workers = childrenOf(child);
   assert.equal(workers.length, 2, "two workers under the receiver");
   // Should this fail, the receiver must not outlive the test (it holds the runner's pipes).
-  onCleanup(() => { for (const pid of [child, ...workers]) if (running(pid)) process.kill(pid, "SIGKILL"); });
+  onCleanup(() => { for (const pid of [child, ...workers]) if (isPidAlive(pid)) process.kill(pid, "SIGKILL"); });
   process.kill(s.pid, "SIGKILL");
   assert.deepEqual(await s.exited, { code: null, signal: "SIGKILL" });
-  await until("the receiver and its workers to end", () => ![child, ...workers].some(running), 10_000);
+  await until("the receiver and its workers to end", () => ![child, ...workers].some(isPidAlive), 10_000);
   // Nothing holds the port: a new server can take it.
   const probe = http.createServer();
   await new Promise<void>((resolve, reject) => { probe.once("error", reject); probe.listen(port, "127.0.0.1", resolve); });
