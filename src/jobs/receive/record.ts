@@ -10,7 +10,7 @@ import { addWarnings, type JobRecord, type LedgerEntry } from "../../store/index
 import { crashPoint } from "../crash-point.js";
 import { recordEntry, startRecord, type Origin } from "./job-record.js";
 import { dispositionText, replyMdn } from "./reply-mdn.js";
-import type { Services } from "./services.js";
+import { removeTemps, type Services } from "./services.js";
 
 function hiddenCause(e: As2Error): string {
   const cause = e.cause as { message?: string } | undefined;
@@ -41,8 +41,7 @@ export async function recordStep(s: Services, entry: LedgerEntry, failure?: As2E
   delete recorded.tmp;
   await s.store.received.advance(recorded);
   // The outcome is durable: the verified temp file(s) (linked into the inbox, or skipped) can go.
-  if (entry.tmp) await rm(entry.tmp, { force: true });
-  for (const p of entry.parts ?? []) if (p.tmp) await rm(p.tmp, { force: true });
+  await removeTemps(entry);
   const sole = !!origin && !startRecord(s, entry, origin.declaredBytes);
   const record = await recordEntry(s, recorded, [...reply.warnings, ...(skipped && detail ? [detail] : [])], origin, sole);
   if (entry.spool) await rm(entry.spool, { force: true });

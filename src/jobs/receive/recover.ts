@@ -19,7 +19,7 @@ import { adoptTemp } from "../inbox.js";
 import { failJob, recordEntry } from "./job-record.js";
 import { finishFrom, notifierFor } from "./pipeline.js";
 import { answerAsync, markAnswered } from "./record.js";
-import { spoolPathOf, type Services } from "./services.js";
+import { removeTemps, spoolPathOf, type Services } from "./services.js";
 
 const exists = (p: string) => lstat(p).then(() => true, () => false);
 
@@ -27,8 +27,7 @@ const exists = (p: string) => lstat(p).then(() => true, () => false);
 async function abandon(s: Services, entry: LedgerEntry, why: string): Promise<void> {
   await failJob(s, entry, { code: ErrorCodes.INTERRUPTED, message: why });
   if (entry.spool) await rm(entry.spool, { force: true });
-  if (entry.tmp) await rm(entry.tmp, { force: true });
-  for (const p of entry.parts ?? []) if (p.tmp) await rm(p.tmp, { force: true });
+  await removeTemps(entry);
   await s.store.received.release(entry.from, entry.messageId, entry.runId);
 }
 
@@ -72,7 +71,7 @@ export async function recoverEntry(s: Services, held: LedgerEntry): Promise<void
         await recordEntry(s, entry);
         if (entry.spool) await rm(entry.spool, { force: true });
         // The record step removes the parts' temp files after `recorded`; a crash in between leaves them.
-        for (const p of entry.parts ?? []) await rm(p.tmp, { force: true });
+        await removeTemps(entry);
         const url = entry.mdnRequest.wanted ? entry.mdnRequest.asyncUrl : undefined;
         if (url) await answerAsync(s, entry, url);
         else await markAnswered(s, entry, { delivered: false });

@@ -5,6 +5,7 @@
  */
 import type { As2Config, PartnerConfig } from "../../config/schema.js";
 import type { KeyMaterial } from "../../config/keys.js";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { As2Store, LedgerEntry } from "../../store/index.js";
 
@@ -52,4 +53,10 @@ export function partnerOf(s: Services, entry: LedgerEntry): PartnerConfig | unde
 /** Where an async message's body waits between the 200 and its processing. */
 export function spoolPathOf(config: As2Config, runId: string): string {
   return join(config.dataDir, "spool", `in-${runId}.body`);
+}
+
+/** Removes an entry's verified temp file(s): the single payload's, and each part's (multiple attachments). */
+export async function removeTemps(entry: LedgerEntry): Promise<void> {
+  if (entry.tmp) await rm(entry.tmp, { force: true });
+  for (const p of entry.parts ?? []) if (p.tmp) await rm(p.tmp, { force: true });
 }
