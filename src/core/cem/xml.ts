@@ -220,6 +220,14 @@ function partnerInfo(node: Node, where: string): { as2Name: string; originated?:
   return { as2Name: as2.t, ...(originated ? { originated: dateOf(originated, "MessageOriginated") } : {}) };
 }
 
+/** The TrustRequest or TrustResponse elements of a document: at least one, at most MAX_TRUST_ENTRIES. */
+function trustEntries(node: Node, element: "TrustRequest" | "TrustResponse", where: string): unknown[] {
+  const list = children(node, element);
+  if (list.length === 0) throw bad(`${where} has no ${element}`);
+  if (list.length > MAX_TRUST_ENTRIES) throw bad(`${where} has ${list.length} ${element} elements; at most ${MAX_TRUST_ENTRIES} are taken`);
+  return list;
+}
+
 /** What kind of CEM document this is, by its root element. */
 export function cemDocumentKind(xml: Uint8Array | string): "request" | "response" {
   const { name } = parseRoot(xml);
@@ -234,10 +242,7 @@ export function parseCemRequestXml(xml: Uint8Array | string): CemRequest {
   const where = name;
   const requestId = requestIdOf(node, where);
   const info = partnerInfo(node, where);
-  const list = children(node, "TrustRequest");
-  if (list.length === 0) throw bad(`${where} has no TrustRequest`);
-  if (list.length > MAX_TRUST_ENTRIES) throw bad(`${where} has ${list.length} TrustRequest elements; at most ${MAX_TRUST_ENTRIES} are taken`);
-  const trustRequests = list.map((raw, i): TrustRequest => {
+  const trustRequests = trustEntries(node, "TrustRequest", where).map((raw, i): TrustRequest => {
     const at = `TrustRequest[${i + 1}]`;
     const t = object(raw, at);
     const usage = text(t, "CertUsage", at);
@@ -259,10 +264,7 @@ export function parseCemResponseXml(xml: Uint8Array | string): CemResponse {
   const where = name;
   const requestId = requestIdOf(node, where);
   const info = partnerInfo(node, where);
-  const list = children(node, "TrustResponse");
-  if (list.length === 0) throw bad(`${where} has no TrustResponse`);
-  if (list.length > MAX_TRUST_ENTRIES) throw bad(`${where} has ${list.length} TrustResponse elements; at most ${MAX_TRUST_ENTRIES} are taken`);
-  const trustResponses = list.map((raw, i): TrustResponse => {
+  const trustResponses = trustEntries(node, "TrustResponse", where).map((raw, i): TrustResponse => {
     const at = `TrustResponse[${i + 1}]`;
     const t = object(raw, at);
     const status = text(t, "CertStatus", at);
