@@ -74,3 +74,31 @@ test("validity is judged against an injected clock, with expiry reported", async
   assert.match(text, /CN ?= ?clock/);
   assert.match(text, /Jan  1 00:00:00 2031 GMT/);
 });
+
+test("a certificate parsed again from the same bytes shares the parse (issue 14 cache); other bytes never do", async () => {
+  const der = id.certificate.der;
+  const [a] = loadCertificates(der);
+  const [b] = loadCertificates(Buffer.from(der));
+  const [c] = loadCertificates(other.certificate.der);
+  assert.equal(a!.x509, b!.x509);
+  assert.notEqual(a!.x509, c!.x509);
+  assert.equal(a!.publicKey, b!.publicKey);
+  assert.ok(!a!.publicKey.equals(c!.publicKey));
+  assert.equal(b!.serialHex, id.certificate.serialHex);
+  // One byte changed: not served from the cache (it is no longer the same certificate, or none at all).
+  const changed = Buffer.from(der);
+  changed[changed.length - 1] ^= 0xff;
+  let parsed: unknown;
+  try {
+    parsed = loadCertificates(changed)[0]?.x509;
+  } catch (e) {
+    assert.ok(e instanceof As2Error);
+  }
+  assert.notEqual(parsed, a!.x509);
+  // Past the cache's size, the oldest is parsed anew and still reads the same.
+  const key = loadPrivateKey(readFileSync(id.keyFile));
+  for (let i = 0; i < 70; i++) loadCertificates((await createSelfSignedCertificate({ commonName: `c${i}`, key, notBefore: new Date(0), notAfter: new Date(Date.UTC(2100, 0)) })).certificate.der);
+  const [d] = loadCertificates(der);
+  assert.notEqual(d!.x509, a!.x509);
+  assert.equal(d!.serialHex, a!.serialHex);
+});

@@ -14,6 +14,32 @@ import { OID } from "../cms/oids.js";
 
 pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: crypto.webcrypto as unknown as pkijs.ICryptoEngine["crypto"] }));
 
+/**
+ * X509Certificate objects by their DER bytes, most recently used last (issue 14). Every received
+ * signature carries the partner's certificate, the same one message after message, and parsing
+ * it again cost about 0.5 ms per message in the receiver's profile. An X509Certificate is
+ * immutable, so sharing one between Certificate wrappers is safe; the bytes are the key, so a
+ * different certificate can never be served.
+ */
+const X509_CACHE_SIZE = 64;
+const x509Cache = new Map<string, crypto.X509Certificate>();
+
+function parsedX509(der: Buffer): crypto.X509Certificate {
+  const key = der.toString("latin1");
+  const hit = x509Cache.get(key);
+  if (hit) {
+    x509Cache.delete(key);
+    x509Cache.set(key, hit);
+    return hit;
+  }
+  const x509 = new crypto.X509Certificate(der);
+  x509Cache.set(key, x509);
+  if (x509Cache.size > X509_CACHE_SIZE) x509Cache.delete(x509Cache.keys().next().value!);
+  return x509;
+}
+
+const publicKeys = new WeakMap<crypto.X509Certificate, crypto.KeyObject>();
+
 export class Certificate {
   readonly der: Buffer;
   readonly x509: crypto.X509Certificate;
@@ -23,7 +49,7 @@ export class Certificate {
   constructor(der: Uint8Array) {
     this.der = Buffer.from(der);
     try {
-      this.x509 = new crypto.X509Certificate(this.der);
+      this.x509 = parsedX509(this.der);
     } catch (e) {
       throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `not a valid X.509 certificate: ${(e as Error).message}`, { cause: e });
     }
@@ -73,7 +99,10 @@ export class Certificate {
   /** Node throws a plain Error for a key it cannot decode (a malformed or unsupported SubjectPublicKeyInfo). */
   get publicKey(): crypto.KeyObject {
     try {
-      return this.x509.publicKey;
+      // Read once per parsed certificate (a KeyObject is immutable): x509.publicKey builds a new one each time.
+      let key = publicKeys.get(this.x509);
+      if (!key) publicKeys.set(this.x509, (key = this.x509.publicKey));
+      return key;
     } catch (e) {
       throw new As2Error(ErrorCodes.BAD_CERTIFICATE, `the certificate's public key cannot be read: ${(e as Error).message} (${this.subject})`, { cause: e });
     }
